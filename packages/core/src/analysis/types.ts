@@ -1,0 +1,106 @@
+import type { OperationContext } from '../context.js';
+import type { SerializedError } from '../errors.js';
+import type { PoolState, Target } from '../target/types.js';
+
+/** A verifier's judgement. `inconclusive` means the data cannot tell (no samples, NaN, stale). */
+export type Verdict = 'pass' | 'fail' | 'inconclusive';
+
+/** One measured check: what was observed against which threshold, and why it passed or not. */
+export interface Check {
+  /** e.g. `health.status`, `p95_latency_ms`, `header.strict-transport-security`. */
+  name: string;
+  verdict: Verdict;
+  /** The value measured; `null` when nothing could be measured. */
+  observed: string | number | boolean | null;
+  /** The threshold or expected value, in words or as a number, e.g. `< 50`. */
+  threshold?: string | number | boolean;
+  /** One line saying why. */
+  reason: string;
+  /** The resolved query or URL, so a user sees exactly what was measured. */
+  query?: string;
+}
+
+/** What a verifier returns. */
+export interface VerifierResult {
+  verdict: Verdict;
+  checks: Check[];
+}
+
+/** What a verifier receives: which version and pools to judge, and where to reach them. */
+export interface VerifyContext extends OperationContext {
+  environment: string;
+  /** The version under test. */
+  version: string;
+  /** The pools under test (a canary, a preview colour, the new rolling pool). */
+  pools: PoolState[];
+  /** The base URL to check: the first pool's first endpoint, or the target's front endpoint. */
+  endpoint: string;
+  /** The target, for verifiers that read its optional `traffic` capability. */
+  target: Target;
+}
+
+/**
+ * Judges a version: health, validation suite, metrics against thresholds.
+ * Throwing means "could not measure" (an error), which a gate never reads as success.
+ *
+ * @example
+ * ```ts
+ * const healthy = {
+ *   name: 'health',
+ *   async verify({ endpoint, signal }) {
+ *     const res = await fetch(`${endpoint}/health`, { signal })
+ *     const ok = res.status === 200
+ *     return { verdict: ok ? 'pass' : 'fail', checks: [{ name: 'health.status', verdict: ok ? 'pass' : 'fail', observed: res.status, threshold: 200, reason: ok ? 'healthy' : 'not 200' }] }
+ *   },
+ * } satisfies Verifier
+ * ```
+ */
+export interface Verifier {
+  readonly name: string;
+  verify(ctx: VerifyContext): Promise<VerifierResult>;
+}
+
+/**
+ * When and how often an analysis measures, and when it stops (Argo Rollouts' semantics).
+ * Every field has its default here and nowhere else.
+ */
+export interface GateOptions {
+  /** Milliseconds between measurements. @default 1000 */
+  intervalMs?: number;
+  /** Measurements to take. @default 1 */
+  count?: number;
+  /** Milliseconds to wait before the first measurement. @default 0 */
+  initialDelayMs?: number;
+  /** Failed measurements tolerated; one more fails the gate. @default 0 */
+  failureLimit?: number;
+  /** Inconclusive measurements tolerated; one more makes the gate inconclusive. @default 0 */
+  inconclusiveLimit?: number;
+  /** Consecutive errors (verifier threw) tolerated; one more makes the gate `error`. @default 4 */
+  consecutiveErrorLimit?: number;
+  /** Consecutive passes after which the gate passes early. @default undefined (take `count`) */
+  consecutiveSuccessLimit?: number;
+  /** Verifier names whose verdicts are recorded but never fail the gate. @default [] */
+  dryRun?: string[];
+}
+
+/** A gate's outcome. `error` means the verifiers could not measure often enough. */
+export type GateVerdict = Verdict | 'error';
+
+/** One measurement of one verifier. */
+export interface Measurement {
+  verifier: string;
+  at: string;
+  verdict: Verdict | 'error';
+  checks: Check[];
+  error?: SerializedError;
+  dryRun?: boolean;
+}
+
+/** The outcome of an `analyze` action: the verdict and every measurement behind it. */
+export interface AnalysisResult {
+  name: string;
+  verdict: GateVerdict;
+  /** One line saying why the gate ended as it did. */
+  reason: string;
+  measurements: Measurement[];
+}

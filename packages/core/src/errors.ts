@@ -1,0 +1,251 @@
+const kReleaseError = Symbol.for('codegraph.release.error');
+
+/** Options every {@link ReleaseError} accepts. */
+export interface ReleaseErrorOptions {
+  /** The error that caused this one. */
+  cause?: unknown;
+  /** The plugin (target, strategy, verifier, backup, notifier, store) that failed, when one did. */
+  plugin?: string;
+  /** The engine phase in which the error happened. */
+  phase?: string;
+  /** Whether repeating the same call may succeed. Defaults to the class's own policy. */
+  retryable?: boolean;
+  /** Structured facts about the failure; never holds secrets. */
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Base class of every error the SDK throws. Branch on {@link ReleaseError.code}, never on the message.
+ *
+ * `instanceof` works across two copies of the package (a plugin may load its own copy of core):
+ * the brand is a `Symbol.for` key checked by `Symbol.hasInstance`.
+ *
+ * @example
+ * ```ts
+ * try { await engine.rollback({ to: 'v1.2.2', reason, confirm }) }
+ * catch (err) { if (err instanceof ReleaseError && err.code === 'CG_ROLLBACK_UNCONFIRMED') ... }
+ * ```
+ */
+export class ReleaseError extends Error {
+  static readonly code: string = 'CG_ERROR';
+  static readonly retryable: boolean = false;
+  override name = 'ReleaseError';
+  readonly code: string;
+  readonly retryable: boolean;
+  readonly plugin: string | undefined;
+  readonly phase: string | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(message: string, options: ReleaseErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const ctor = new.target as typeof ReleaseError;
+    this.name = ctor.name;
+    this.code = ctor.code;
+    this.retryable = options.retryable ?? ctor.retryable;
+    this.plugin = options.plugin;
+    this.phase = options.phase;
+    this.details = options.details;
+    Object.defineProperty(this, kReleaseError, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (typeof value !== 'object' || value === null) return false;
+    if ((value as Record<symbol, unknown>)[kReleaseError] !== true) return false;
+    if (this === ReleaseError) return true;
+    // A subclass matches its own code (and the codes of its subclasses, through the prototype chain).
+    let proto: unknown = Object.getPrototypeOf(value);
+    while (proto && proto !== Object.prototype) {
+      const ctor = (proto as { constructor?: { code?: string } }).constructor;
+      if (ctor?.code === this.code) return true;
+      proto = Object.getPrototypeOf(proto);
+    }
+    return (value as { code?: string }).code === this.code;
+  }
+
+  /** A JSON form, safe for journals and events. */
+  toJSON(): SerializedError {
+    return {
+      name: this.name,
+      code: this.code,
+      message: this.message,
+      ...(this.plugin ? { plugin: this.plugin } : {}),
+      ...(this.phase ? { phase: this.phase } : {}),
+      ...(this.details ? { details: this.details } : {}),
+      retryable: this.retryable,
+      ...(this.cause !== undefined ? { cause: serializeError(this.cause) } : {}),
+    };
+  }
+}
+
+/** The journal's and events' form of an error. */
+export interface SerializedError {
+  name: string;
+  code: string;
+  message: string;
+  plugin?: string;
+  phase?: string;
+  retryable?: boolean;
+  details?: Record<string, unknown>;
+  cause?: SerializedError;
+}
+
+/** Configuration or call arguments are invalid. Nothing was changed. */
+export class ConfigInvalidError extends ReleaseError {
+  static override readonly code = 'CG_CONFIG_INVALID';
+}
+/** An emergency rollback was asked for without `confirm: 'CONFIRM'`. Nothing was changed. */
+export class RollbackUnconfirmedError extends ReleaseError {
+  static override readonly code = 'CG_ROLLBACK_UNCONFIRMED';
+}
+/** The version is not one the environment's history knows as released and good. Nothing was changed. */
+export class VersionUnknownError extends ReleaseError {
+  static override readonly code = 'CG_VERSION_UNKNOWN';
+}
+/** Another engine holds the environment's lock. Nothing was changed. */
+export class EnvironmentLockedError extends ReleaseError {
+  static override readonly code = 'CG_ENVIRONMENT_LOCKED';
+}
+/** The target could not be reached or refused an operation. Often transient. */
+export class TargetUnavailableError extends ReleaseError {
+  static override readonly code = 'CG_TARGET_UNAVAILABLE';
+  static override readonly retryable = true;
+}
+/** A target operation failed for a reason that retrying will not fix (bad command, port in use...). */
+export class TargetOperationError extends ReleaseError {
+  static override readonly code = 'CG_TARGET_FAILED';
+}
+/** A strategy needs an optional capability that the target lacks (e.g. traffic routing). */
+export class CapabilityMissingError extends ReleaseError {
+  static override readonly code = 'CG_CAPABILITY_MISSING';
+}
+/** An analysis gate failed: the version under test broke a threshold. */
+export class AnalysisFailedError extends ReleaseError {
+  static override readonly code = 'CG_ANALYSIS_FAILED';
+}
+/** A verifier could not measure (Prometheus down, bad query...). */
+export class VerifierError extends ReleaseError {
+  static override readonly code = 'CG_VERIFIER_FAILED';
+  static override readonly retryable = true;
+}
+/** A backup could not be created. */
+export class BackupFailedError extends ReleaseError {
+  static override readonly code = 'CG_BACKUP_FAILED';
+}
+/** A backup failed verification: a file is missing, truncated or its checksum differs. */
+export class BackupCorruptError extends ReleaseError {
+  static override readonly code = 'CG_BACKUP_CORRUPT';
+}
+/** No backup matches the id or point in time asked for. */
+export class BackupNotFoundError extends ReleaseError {
+  static override readonly code = 'CG_BACKUP_NOT_FOUND';
+}
+/** A notifier could not deliver. Never fails a release; reported as an event and a metric. */
+export class NotifyFailedError extends ReleaseError {
+  static override readonly code = 'CG_NOTIFY_FAILED';
+  static override readonly retryable = true;
+}
+/** A notifier destination asked us to slow down (HTTP 429). */
+export class RateLimitedError extends ReleaseError {
+  static override readonly code = 'CG_RATE_LIMITED';
+  static override readonly retryable = true;
+}
+/** The journal does not match what the strategy asks for on replay: the strategy is not deterministic. */
+export class JournalDivergedError extends ReleaseError {
+  static override readonly code = 'CG_JOURNAL_DIVERGED';
+}
+/** The store failed to read or write the journal, history or lock. */
+export class StoreError extends ReleaseError {
+  static override readonly code = 'CG_STORE_FAILED';
+}
+/** No run has this id. */
+export class RunNotFoundError extends ReleaseError {
+  static override readonly code = 'CG_RUN_NOT_FOUND';
+}
+/** The operation was cancelled through its AbortSignal. */
+export class AbortedError extends ReleaseError {
+  static override readonly code = 'CG_ABORTED';
+}
+/** The operation did not finish within its time limit. */
+export class TimeoutError extends ReleaseError {
+  static override readonly code = 'CG_TIMEOUT';
+  static override readonly retryable = true;
+}
+/** A plugin threw something that is not a {@link ReleaseError}; the original is the `cause`. */
+export class PluginFailedError extends ReleaseError {
+  static override readonly code = 'CG_PLUGIN_FAILED';
+}
+
+/** Every stable error code the SDK uses. */
+export type ReleaseErrorCode =
+  | 'CG_ERROR'
+  | 'CG_CONFIG_INVALID'
+  | 'CG_ROLLBACK_UNCONFIRMED'
+  | 'CG_VERSION_UNKNOWN'
+  | 'CG_ENVIRONMENT_LOCKED'
+  | 'CG_TARGET_UNAVAILABLE'
+  | 'CG_TARGET_FAILED'
+  | 'CG_CAPABILITY_MISSING'
+  | 'CG_ANALYSIS_FAILED'
+  | 'CG_VERIFIER_FAILED'
+  | 'CG_BACKUP_FAILED'
+  | 'CG_BACKUP_CORRUPT'
+  | 'CG_BACKUP_NOT_FOUND'
+  | 'CG_NOTIFY_FAILED'
+  | 'CG_RATE_LIMITED'
+  | 'CG_JOURNAL_DIVERGED'
+  | 'CG_STORE_FAILED'
+  | 'CG_RUN_NOT_FOUND'
+  | 'CG_ABORTED'
+  | 'CG_TIMEOUT'
+  | 'CG_PLUGIN_FAILED';
+
+/** Turns anything thrown into the journal's error form. */
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof ReleaseError) return err.toJSON();
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return {
+      name: err.name,
+      code: typeof code === 'string' ? code : 'CG_PLUGIN_FAILED',
+      message: err.message,
+      ...(err.cause !== undefined ? { cause: serializeError(err.cause) } : {}),
+    };
+  }
+  return { name: 'Error', code: 'CG_PLUGIN_FAILED', message: String(err) };
+}
+
+/** Whether an error may succeed on a second try: a {@link ReleaseError} says so, network errors do. */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof ReleaseError) return err.retryable;
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    typeof code === 'string' &&
+    /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EAI_AGAIN|UND_ERR_(CONNECT_TIMEOUT|SOCKET|HEADERS_TIMEOUT|BODY_TIMEOUT|CLOSED))$/.test(
+      code,
+    )
+  );
+}
+
+/** Wraps a plugin's error with the plugin's name and the phase, keeping a {@link ReleaseError}'s code. */
+export function wrapPluginError(err: unknown, plugin: string, phase: string): ReleaseError {
+  if (err instanceof ReleaseError) {
+    if (err.plugin && err.phase) return err;
+    Object.defineProperty(err, 'plugin', { value: err.plugin ?? plugin });
+    Object.defineProperty(err, 'phase', { value: err.phase ?? phase });
+    return err;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new PluginFailedError(`${plugin} failed during ${phase}: ${message}`, {
+    cause: err,
+    plugin,
+    phase,
+    retryable: isRetryable(err),
+  });
+}
+
+/** Throws {@link AbortedError} when the signal is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined, what = 'operation'): void {
+  if (signal?.aborted) {
+    throw new AbortedError(`${what} was cancelled`, { cause: signal.reason });
+  }
+}

@@ -1,0 +1,1 @@
+// proxy process entry (built by the local target work)

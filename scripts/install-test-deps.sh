@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the real components the test suite runs against, from Debian's packages.
+# Idempotent: does nothing when every binary is already there. Fails loudly otherwise.
+set -euo pipefail
+
+need=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v ldb >/dev/null 2>&1 || need+=(rocksdb-tools)
+command -v db_bench >/dev/null 2>&1 || need+=(rocksdb-tools)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+
+if [ ${#need[@]} -eq 0 ]; then
+  echo "install-test-deps: nginx, prometheus, rocksdb-tools and openssl are present"
+  exit 0
+fi
+
+echo "install-test-deps: installing ${need[*]} from Debian"
+if [ "$(id -u)" != 0 ]; then
+  echo "install-test-deps: need root to run apt-get; run: sudo apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Debian starts the packaged services; the tests run their own instances on loopback ports.
+for svc in nginx prometheus prometheus-node-exporter; do
+  if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
+done
+echo "install-test-deps: done"
