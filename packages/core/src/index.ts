@@ -65,3 +65,9 @@ export type {
   Weights,
 } from './target/types.js';
 export { poolName } from './target/types.js';
+
+// Built-in verifiers (HTTP validation suite, Prometheus and proxy analysis)
+export * from './verifiers/index.js';
+
+// The embedded default target
+export * from './target/local/index.js';

@@ -1,1 +1,3 @@
+// Conformance suites for plugin authors: run the same tests our own plugins pass.
+// Each suite lives in its own file and is re-exported here.
 export {};
