@@ -53,6 +53,11 @@ const requests = new client.Counter({
   labelNames: ['method', 'route', 'code'],
   registers: [registry],
 });
+const inFlight = new client.Gauge({
+  name: 'http_requests_in_flight',
+  help: 'Requests being served now (scrapes of /metrics excluded)',
+  registers: [registry],
+});
 const cacheHit = new client.Gauge({
   name: 'cache_hit_ratio',
   help: 'Share of lookups served from the cache',
@@ -254,7 +259,17 @@ async function handle(req, res) {
     if (!faults.missingHeaders.includes(name)) res.setHeader(name, value);
   }
   res.setHeader('x-codegraph-version', config.version);
-  if (state.shuttingDown && req.httpVersionMajor === 1) res.setHeader('connection', 'close');
+  if (req.httpVersionMajor === 1) {
+    if (state.shuttingDown) res.setHeader('connection', 'close');
+    else openResponses.add(res);
+    res.on('close', () => openResponses.delete(res));
+  }
+  if (label !== '/metrics') inFlight.inc();
+  res.on('close', () => {
+    if (label !== '/metrics') inFlight.dec();
+    // A keep-alive connection whose last request just ended is idle now: close it so exit is prompt.
+    if (state.shuttingDown) setImmediate(() => server.closeIdleConnections?.());
+  });
   res.on('finish', () => {
     const code = String(res.statusCode);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -289,6 +304,8 @@ async function handle(req, res) {
 
 // Server and lifecycle -----------------------------------------------------------------------------
 const sessions = new Set();
+/** HTTP/1 responses in flight; on shutdown they are told to close their connection. */
+const openResponses = new Set();
 const server =
   config.tlsCert && config.tlsKey
     ? http2.createSecureServer(
@@ -304,8 +321,9 @@ server.on('session', (s) => {
 function shutdown(signal) {
   if (state.shuttingDown) return;
   state.shuttingDown = true;
-  process.stderr.write(`sample-service: ${signal}, draining\n`);
+  process.stderr.write(`sample-service: ${signal}, openResponses\n`);
   server.close(() => process.exit(0));
+  for (const res of openResponses) if (!res.headersSent) res.setHeader('connection', 'close');
   server.closeIdleConnections?.();
   for (const s of sessions) s.close();
   // In-flight requests finish first; a client that holds a connection open forever does not.

@@ -44,10 +44,14 @@ const running = new Set<ChildProcess>();
  */
 export async function startSample(options: StartSampleOptions = {}): Promise<RunningSample> {
   const version = options.version ?? 'v1';
-  const child = spawn(process.execPath, [sampleServerPath, '--port', '0', '--version', version, ...(options.args ?? [])], {
-    env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [sampleServerPath, '--port', '0', '--version', version, ...(options.args ?? [])],
+    {
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   running.add(child);
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
@@ -62,7 +66,10 @@ export async function startSample(options: StartSampleOptions = {}): Promise<Run
   const tls = (options.args ?? []).includes('--tls-cert');
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => fail(new Error(`sample service silent for ${options.timeoutMs ?? 15_000} ms`)), options.timeoutMs ?? 15_000);
+    const timer = setTimeout(
+      () => fail(new Error(`sample service silent for ${options.timeoutMs ?? 15_000} ms`)),
+      options.timeoutMs ?? 15_000,
+    );
     const fail = (err: Error) => {
       clearTimeout(timer);
       child.kill('SIGKILL');
@@ -75,7 +82,9 @@ export async function startSample(options: StartSampleOptions = {}): Promise<Run
       clearTimeout(timer);
       resolve((JSON.parse(line) as { port: number }).port);
     });
-    child.once('exit', (code) => fail(new Error(`sample service exited with ${code} before listening: ${stderr.trim()}`)));
+    child.once('exit', (code) =>
+      fail(new Error(`sample service exited with ${code} before listening: ${stderr.trim()}`)),
+    );
   });
 
   const stop = async (graceMs = 5_000): Promise<number | null> => {
