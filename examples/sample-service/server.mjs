@@ -321,7 +321,7 @@ server.on('session', (s) => {
 function shutdown(signal) {
   if (state.shuttingDown) return;
   state.shuttingDown = true;
-  process.stderr.write(`sample-service: ${signal}, openResponses\n`);
+  process.stderr.write(`sample-service: ${signal}, draining\n`);
   server.close(() => process.exit(0));
   for (const res of openResponses) if (!res.headersSent) res.setHeader('connection', 'close');
   server.closeIdleConnections?.();
