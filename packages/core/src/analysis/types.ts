@@ -61,13 +61,28 @@ export interface Verifier {
 }
 
 /**
- * When and how often an analysis measures, and when it stops (Argo Rollouts' semantics).
- * Every field has its default here and nowhere else.
+ * When and how often an analysis measures, and when it stops (Argo Rollouts' analysis semantics).
+ * Every field has its default here and nowhere else (`gateDefaults` holds the same values).
+ *
+ * Policies a gate never bends:
+ * - a verifier that never passed a measurement never passes (no data is not success);
+ * - a thrown error is an `error` measurement, never a pass; an error that retrying cannot fix
+ *   (a `ReleaseError` with `retryable: false`, e.g. a bad query or a missing capability)
+ *   ends that verifier at `error` at once;
+ * - the gate stops as soon as its outcome is decided: a verifier that fails, errors or turns
+ *   inconclusive ends the gate; all verifiers passing early (`consecutiveSuccessLimit`) ends it too.
+ *
+ * @example
+ * ```ts
+ * const result = await runGate('canary-20', [prometheusAnalysis({ url, metrics: codegraphSlo() })], ctx, {
+ *   intervalMs: 30_000, count: 10, failureLimit: 1, consecutiveSuccessLimit: 3,
+ * })
+ * ```
  */
 export interface GateOptions {
   /** Milliseconds between measurements. @default 1000 */
   intervalMs?: number;
-  /** Measurements to take. @default 1 */
+  /** Measurements to take per verifier (at most). @default 1 */
   count?: number;
   /** Milliseconds to wait before the first measurement. @default 0 */
   initialDelayMs?: number;
@@ -77,10 +92,16 @@ export interface GateOptions {
   inconclusiveLimit?: number;
   /** Consecutive errors (verifier threw) tolerated; one more makes the gate `error`. @default 4 */
   consecutiveErrorLimit?: number;
-  /** Consecutive passes after which the gate passes early. @default undefined (take `count`) */
+  /**
+   * Consecutive passes after which a verifier passes early. When set and `count` runs out before it
+   * is reached, the verifier ends `inconclusive`. `0` turns it off (take all `count` measurements).
+   * @default 0
+   */
   consecutiveSuccessLimit?: number;
-  /** Verifier names whose verdicts are recorded but never fail the gate. @default [] */
+  /** Verifier names whose verdicts are recorded but never decide the gate. @default [] */
   dryRun?: string[];
+  /** Milliseconds one measurement may take before it counts as an `error` (a `TimeoutError`). @default 30000 */
+  measurementTimeoutMs?: number;
 }
 
 /** A gate's outcome. `error` means the verifiers could not measure often enough. */
@@ -94,6 +115,10 @@ export interface Measurement {
   checks: Check[];
   error?: SerializedError;
   dryRun?: boolean;
+  /** 0-based round of this measurement within the gate. */
+  round?: number;
+  /** How long the measurement took, in milliseconds. */
+  durationMs?: number;
 }
 
 /** The outcome of an `analyze` action: the verdict and every measurement behind it. */
@@ -103,4 +128,6 @@ export interface AnalysisResult {
   /** One line saying why the gate ended as it did. */
   reason: string;
   measurements: Measurement[];
+  /** The final verdict of each verifier (`undefined` when the gate stopped before it was decided). */
+  verifiers?: Record<string, { verdict: GateVerdict | undefined; reason: string; dryRun: boolean }>;
 }
