@@ -175,6 +175,11 @@ export class PluginFailedError extends ReleaseError {
   static override readonly code = 'CG_PLUGIN_FAILED';
 }
 
+/** An earlier run of this environment was interrupted (its process died): resume it or roll back first. */
+export class RunInterruptedError extends ReleaseError {
+  static override readonly code = 'CG_RUN_INTERRUPTED';
+}
+
 /** Every stable error code the SDK uses. */
 export type ReleaseErrorCode =
   | 'CG_ERROR'
@@ -197,7 +202,8 @@ export type ReleaseErrorCode =
   | 'CG_RUN_NOT_FOUND'
   | 'CG_ABORTED'
   | 'CG_TIMEOUT'
-  | 'CG_PLUGIN_FAILED';
+  | 'CG_PLUGIN_FAILED'
+  | 'CG_RUN_INTERRUPTED';
 
 /** Turns anything thrown into the journal's error form. */
 export function serializeError(err: unknown): SerializedError {

@@ -24,11 +24,28 @@ export type {
   VerifyLevel,
 } from './backup/types.js';
 export type { OperationContext } from './context.js';
+export type { DatabaseRollbackContext, ReleaseEngineOptions } from './engine/config.js';
+// Engine
+export { createReleaseEngine, knownGoodVersions, migrationsSince } from './engine/engine.js';
+export type { EventListener, EventStreamOptions } from './engine/events.js';
+export type { DeliveryOptions } from './engine/fanout.js';
+export type { MetricsOptions, ReleaseMetrics } from './engine/metrics.js';
+export type {
+  EngineStatus,
+  Plan,
+  ReleaseEngine,
+  ReleaseOptions,
+  RollbackOptions,
+  RunResult,
+} from './engine/types.js';
 export * from './errors.js';
 export type * from './events/types.js';
 export type { ConsoleLoggerOptions, LogFields, Logger } from './logger.js';
 export { consoleLogger, silentLogger } from './logger.js';
 export type { Notifier } from './notify/types.js';
+export type { FileStoreOptions } from './store/file.js';
+// Store
+export { fileStore } from './store/file.js';
 export type {
   HistoryEntry,
   JournalEntry,
@@ -39,6 +56,10 @@ export type {
   RunSummary,
   Store,
 } from './store/types.js';
+export { restoreVersion, servingPool } from './strategies/restore.js';
+export type { RollingOptions } from './strategies/rolling.js';
+// Strategies
+export { rolling } from './strategies/rolling.js';
 export type {
   Action,
   ActionOutcome,
@@ -55,6 +76,8 @@ export type {
   StrategyInput,
   UndoInput,
 } from './strategies/types.js';
+// The embedded default target
+export * from './target/local/index.js';
 // Plugin interfaces
 export type {
   PoolState,
@@ -65,9 +88,8 @@ export type {
   Weights,
 } from './target/types.js';
 export { poolName } from './target/types.js';
-
+export type { Redactor } from './util/redact.js';
+export { createRedactor, REDACTED } from './util/redact.js';
+export type { RetryOptions } from './util/retry.js';
 // Built-in verifiers (HTTP validation suite, Prometheus and proxy analysis)
 export * from './verifiers/index.js';
-
-// The embedded default target
-export * from './target/local/index.js';

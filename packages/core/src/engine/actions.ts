@@ -1,0 +1,197 @@
+import { runGate } from '../analysis/gate.js';
+import type { AnalysisResult, GateOptions, Verifier } from '../analysis/types.js';
+import {
+  CapabilityMissingError,
+  ConfigInvalidError,
+  TargetOperationError,
+  wrapPluginError,
+} from '../errors.js';
+import type { Phase } from '../events/types.js';
+import type { Logger } from '../logger.js';
+import type { Action, ActionOutcome } from '../strategies/types.js';
+import type { PoolState, Target } from '../target/types.js';
+import { type RetryOptions, withRetry } from '../util/retry.js';
+import { sleep } from '../util/time.js';
+
+/** What executing an action needs from the engine. */
+export interface ActionEnv {
+  environment: string;
+  target: Target;
+  verifiers: readonly Verifier[];
+  logger: Logger;
+  retry: RetryOptions | undefined;
+  /** Waits for `engine.promote(runId)`; resolves with how the pause ended. */
+  waitForApproval(signal: AbortSignal): Promise<'approval' | 'skip'>;
+  onWeights(weights: Record<string, number>): void;
+  onAnalysis(result: AnalysisResult, version: string): void;
+}
+
+/** Calls a target operation with retries of retryable failures, tagging errors with the target and phase. */
+export async function targetCall<T>(
+  env: ActionEnv,
+  phase: Phase,
+  what: string,
+  fn: () => Promise<T>,
+  signal: AbortSignal,
+): Promise<T> {
+  try {
+    return await withRetry(fn, env.retry, signal, (err, attempt) =>
+      env.logger.warn(`target ${env.target.name}: ${what} failed (attempt ${attempt}), retrying`, {
+        error: err instanceof Error ? err.message : String(err),
+      }),
+    );
+  } catch (err) {
+    throw wrapPluginError(err, `target ${env.target.name}`, phase);
+  }
+}
+
+/** Runs an analysis gate against some pools (or the target's front endpoint). */
+export async function analyze(
+  env: ActionEnv,
+  name: string,
+  version: string,
+  pools: PoolState[],
+  endpoint: string | undefined,
+  gate: GateOptions | undefined,
+  only: string[] | undefined,
+  signal: AbortSignal,
+): Promise<AnalysisResult> {
+  const verifiers = only ? env.verifiers.filter((v) => only.includes(v.name)) : env.verifiers;
+  if (only) {
+    const missing = only.filter((n) => !env.verifiers.some((v) => v.name === n));
+    if (missing.length)
+      throw new ConfigInvalidError(`analysis ${name} names unknown verifiers: ${missing.join(', ')}`);
+  }
+  if (verifiers.length === 0) {
+    return { name, verdict: 'pass', reason: 'no verifiers configured', measurements: [] };
+  }
+  if (!endpoint) {
+    throw new TargetOperationError(
+      `analysis ${name}: no endpoint to check (pools ${pools.map((p) => p.name).join(', ') || 'none'})`,
+    );
+  }
+  const result = await runGate(
+    name,
+    verifiers,
+    {
+      environment: env.environment,
+      version,
+      pools,
+      endpoint,
+      target: env.target,
+      signal,
+      logger: env.logger,
+    },
+    gate,
+  );
+  env.onAnalysis(result, version);
+  return result;
+}
+
+/** Executes one strategy action against the target. */
+export async function executeAction(
+  env: ActionEnv,
+  phase: Phase,
+  action: Action,
+  signal: AbortSignal,
+): Promise<ActionOutcome> {
+  const { target } = env;
+  switch (action.type) {
+    case 'provision':
+      return targetCall(
+        env,
+        phase,
+        `provision ${action.pool}`,
+        () =>
+          target.provision(
+            { pool: action.pool, version: action.version, replicas: action.replicas },
+            { signal, logger: env.logger },
+          ),
+        signal,
+      );
+    case 'route': {
+      const route = target.route?.bind(target);
+      if (!route)
+        throw new CapabilityMissingError(
+          `target ${target.name} cannot route traffic, which this strategy needs`,
+        );
+      await targetCall(
+        env,
+        phase,
+        'route',
+        () => route(action.weights, { signal, logger: env.logger }),
+        signal,
+      );
+      env.onWeights(action.weights);
+      return { weights: action.weights };
+    }
+    case 'analyze': {
+      const state = await targetCall(env, phase, 'describe', () => target.describe({ signal }), signal);
+      const pools = action.pools
+        ? action.pools.map((n) => {
+            const p = state.pools.find((x) => x.name === n);
+            if (!p)
+              throw new TargetOperationError(
+                `analysis ${action.name}: pool ${n} does not exist on target ${target.name}`,
+              );
+            return p;
+          })
+        : state.pools.filter((p) => p.weight > 0);
+      const version = pools[0]?.version ?? 'unknown';
+      const endpoint = pools[0]?.endpoints[0] ?? state.endpoint;
+      return analyze(env, action.name, version, pools, endpoint, action.gate, action.verifiers, signal);
+    }
+    case 'pause': {
+      // Ends on the timer or an approval, whichever comes first; the loser is cancelled.
+      const settled = new AbortController();
+      const both = AbortSignal.any([signal, settled.signal]);
+      const waits: Array<Promise<'timer' | 'approval' | 'skip'>> = [env.waitForApproval(both)];
+      if (action.durationMs !== undefined)
+        waits.push(sleep(action.durationMs, both).then(() => 'timer' as const));
+      try {
+        return { resumedBy: await Promise.race(waits) };
+      } finally {
+        settled.abort();
+        for (const w of waits) w.catch(() => undefined);
+      }
+    }
+    case 'promote': {
+      const state = await targetCall(env, phase, 'describe', () => target.describe({ signal }), signal);
+      const pool = state.pools.find((p) => p.name === action.pool);
+      if (!pool)
+        throw new TargetOperationError(
+          `cannot promote pool ${action.pool}: it does not exist on target ${target.name}`,
+        );
+      return { pool: pool.name, version: pool.version };
+    }
+    case 'retire':
+      await targetCall(
+        env,
+        phase,
+        `retire ${action.pool}`,
+        () => target.retire(action.pool, { signal, logger: env.logger }),
+        signal,
+      );
+      return { pool: action.pool };
+  }
+}
+
+/** One line saying what an action does, for logs and incident reports. */
+export function describeAction(action: Action): string {
+  switch (action.type) {
+    case 'provision':
+      return `provision ${action.pool} = ${action.version} x${action.replicas}`;
+    case 'route':
+      return `route ${Object.entries(action.weights)
+        .map(([p, w]) => `${p}=${w}%`)
+        .join(' ')}`;
+    case 'analyze':
+      return `analyze ${action.name}${action.pools ? ` (${action.pools.join(', ')})` : ''}`;
+    case 'pause':
+      return action.durationMs !== undefined ? `pause ${action.durationMs} ms` : 'pause until approved';
+    case 'promote':
+      return `promote ${action.pool}`;
+    case 'retire':
+      return `retire ${action.pool}`;
+  }
+}

@@ -1,0 +1,137 @@
+import type { Registry } from 'prom-client';
+import type { GateOptions, Verifier } from '../analysis/types.js';
+import type { BackupProvider } from '../backup/types.js';
+import { ConfigInvalidError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Notifier } from '../notify/types.js';
+import type { Store } from '../store/types.js';
+import type { Strategy } from '../strategies/types.js';
+import type { Target } from '../target/types.js';
+import type { RetryOptions } from '../util/retry.js';
+import type { DeliveryOptions } from './fanout.js';
+
+/** What the database-rollback hook receives: the migration records of the releases being undone. */
+export interface DatabaseRollbackContext {
+  environment: string;
+  /** The version being rolled back from. */
+  from: string | undefined;
+  /** The version being rolled back to. */
+  to: string;
+  /** Migration records of the releases after `to`, newest first (as passed to `release({ migration })`). */
+  migrations: unknown[];
+  signal: AbortSignal;
+  logger: Logger;
+}
+
+/** Options of {@link createReleaseEngine}. */
+export interface ReleaseEngineOptions {
+  /** The environment this engine releases, e.g. `production`. Letters, digits, `.`, `_`, `-`. */
+  environment: string;
+  target: Target;
+  strategy: Strategy;
+  /** Journal, history and lock. */
+  store: Store;
+  /** Verifiers run by analysis actions and by the verify phase. @default [] */
+  verifiers?: Verifier[];
+  /** Gate of the verify phase after a release or rollback. @default one measurement */
+  verifyGate?: GateOptions;
+  /** Taken before every release and emergency rollback. @default none */
+  backup?: BackupProvider;
+  /** Told about runs, in isolation. @default [] */
+  notifiers?: Notifier[];
+  /** Delivery timeouts and retries of notifiers. @default { timeoutMs: 10_000 } */
+  delivery?: DeliveryOptions;
+  /** Replicas at full size. @default the serving pool's size, or 2 on a first release */
+  replicas?: number;
+  /** prom-client registry, or `false` for no metrics. @default prom-client's global registry */
+  metrics?: { registry?: Registry; prefix?: string } | false;
+  /** @default a silent logger */
+  logger?: Logger;
+  /** Retries of retryable target calls. @default { retries: 2, minTimeoutMs: 200, maxTimeoutMs: 2000 } */
+  retry?: RetryOptions;
+  /** Values to redact from logs, events, errors and the journal (API keys, tokens, webhook URLs). @default [] */
+  secrets?: string[];
+  /** The emergency rollback's database phase, called when the releases being undone recorded migrations. */
+  databaseRollback?: (ctx: DatabaseRollbackContext) => Promise<void>;
+  /** Versions a rollback may target besides those the history knows as good (e.g. known tags). @default [] */
+  knownVersions?: string[];
+}
+
+const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Checks a version string; the same rule as pool and run names, plus `+` for build metadata. */
+export function checkVersion(version: unknown, what = 'version'): string {
+  if (typeof version !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/.test(version)) {
+    throw new ConfigInvalidError(
+      `${what} ${JSON.stringify(version)} is not valid: use 1-128 letters, digits, '.', '_', '+' or '-', e.g. "v1.2.3"`,
+    );
+  }
+  return version;
+}
+
+function need(cond: unknown, message: string): asserts cond {
+  if (!cond) throw new ConfigInvalidError(message);
+}
+
+const isFn = (v: unknown) => typeof v === 'function';
+
+/** Validates engine options before anything runs: every problem is a `CG_CONFIG_INVALID` error. */
+export function validateOptions(o: ReleaseEngineOptions): void {
+  need(o && typeof o === 'object', 'createReleaseEngine needs an options object');
+  need(
+    typeof o.environment === 'string' && namePattern.test(o.environment),
+    `environment ${JSON.stringify(o.environment)} is not valid: use letters, digits, '.', '_' or '-', e.g. "production"`,
+  );
+  const t = o.target;
+  need(t && typeof t.name === 'string', 'target is required: pass localTarget(...) or another Target');
+  need(
+    isFn(t.describe) && isFn(t.provision) && isFn(t.retire),
+    `target ${t.name} must implement describe, provision and retire`,
+  );
+  const s = o.strategy;
+  need(
+    s && typeof s.name === 'string',
+    'strategy is required: pass rolling(), canary(...) or blueGreen(...)',
+  );
+  need(isFn(s.deploy) && isFn(s.undo), `strategy ${s.name} must implement deploy and undo`);
+  for (const cap of s.requires ?? []) {
+    need(
+      isFn((t as unknown as Record<string, unknown>)[cap]),
+      `strategy ${s.name} needs target capability "${cap}", which target ${t.name} lacks`,
+    );
+  }
+  const st = o.store;
+  need(
+    st && isFn(st.append) && isFn(st.lock) && isFn(st.read),
+    'store is required: pass fileStore({ dir }) or another Store',
+  );
+  const names = new Set<string>();
+  for (const v of o.verifiers ?? []) {
+    need(
+      v && typeof v.name === 'string' && isFn(v.verify),
+      'every verifier needs a name and a verify function',
+    );
+    need(!names.has(v.name), `two verifiers are named "${v.name}"; names must be unique`);
+    names.add(v.name);
+  }
+  for (const n of o.notifiers ?? [])
+    need(
+      n && typeof n.name === 'string' && isFn(n.notify),
+      'every notifier needs a name and a notify function',
+    );
+  if (o.backup) {
+    const b = o.backup;
+    need(
+      isFn(b.create) && isFn(b.list) && isFn(b.verify) && isFn(b.restore),
+      `backup ${b.name} must implement create, list, verify and restore`,
+    );
+  }
+  if (o.replicas !== undefined)
+    need(
+      Number.isInteger(o.replicas) && o.replicas >= 1 && o.replicas <= 1000,
+      `replicas must be an integer from 1 to 1000, got ${o.replicas}`,
+    );
+  for (const v of o.knownVersions ?? []) checkVersion(v, 'knownVersions entry');
+  for (const s2 of o.secrets ?? []) need(typeof s2 === 'string', 'secrets must be strings');
+  if (o.databaseRollback !== undefined) need(isFn(o.databaseRollback), 'databaseRollback must be a function');
+}

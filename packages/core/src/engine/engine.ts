@@ -1,0 +1,411 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { AnalysisResult } from '../analysis/types.js';
+import {
+  ConfigInvalidError,
+  RollbackUnconfirmedError,
+  RunInterruptedError,
+  VersionUnknownError,
+} from '../errors.js';
+import type { ReleaseEvent, RunKind } from '../events/types.js';
+import { silentLogger } from '../logger.js';
+import type { HistoryEntry, RunHeader } from '../store/types.js';
+import { servingPool } from '../strategies/restore.js';
+import type { Action, ActionOutcome } from '../strategies/types.js';
+import { createRedactor } from '../util/redact.js';
+import { type ActionEnv, describeAction } from './actions.js';
+import { checkVersion, type ReleaseEngineOptions, validateOptions } from './config.js';
+import { EventHub } from './events.js';
+import { Fanout } from './fanout.js';
+import { type FlowDeps, runRelease, runRollback } from './flows.js';
+import { Journal } from './journal.js';
+import { createReleaseMetrics } from './metrics.js';
+import type { Plan, ReleaseEngine, RunResult } from './types.js';
+
+const newRunId = (environment: string) =>
+  `${environment}-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
+
+/** Versions the history knows as released and good: what a successful run left serving. */
+export function knownGoodVersions(history: readonly HistoryEntry[]): Set<string> {
+  const good = new Set<string>();
+  for (const h of history) if (h.status === 'succeeded' && h.serving) good.add(h.serving);
+  return good;
+}
+
+/**
+ * Creates the release engine for one environment. Options are validated first: a bad option is a
+ * `CG_CONFIG_INVALID` error before anything runs.
+ *
+ * @example
+ * ```ts
+ * import { createReleaseEngine, fileStore, httpValidation, localTarget, rolling } from '@codegraph/release-core'
+ *
+ * const engine = createReleaseEngine({
+ *   environment: 'staging',
+ *   target: localTarget({ stateDir: '.release/local', command: ({ version, port }) => ({ command: 'codegraph-api', args: ['--port', String(port)] }) }),
+ *   strategy: rolling({ maxSurge: 1, maxUnavailable: 0 }),
+ *   verifiers: [httpValidation()],
+ *   store: fileStore({ dir: '.release' }),
+ * })
+ * const result = await engine.release({ version: 'v1.2.3' })
+ * if (result.status !== 'succeeded') process.exitCode = 1
+ * ```
+ */
+export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngine {
+  validateOptions(options);
+  const { environment, target, strategy, store } = options;
+  const logger = options.logger ?? silentLogger;
+  const redactor = createRedactor(options.secrets ?? []);
+  const metrics = options.metrics === false ? undefined : createReleaseMetrics(options.metrics ?? {});
+  const hub = new EventHub((err) => logger.warn('an event listener threw', { error: String(err) }));
+  const active = new Map<
+    string,
+    { abort: AbortController; approvals: Array<(how: 'approval') => void>; approved: number }
+  >();
+  const knownWeights = new Set<string>();
+
+  const fanout = new Fanout(
+    options.notifiers ?? [],
+    options.delivery ?? {},
+    logger,
+    redactor,
+    (notifier, event, error) => {
+      metrics?.notificationFailures.inc({ environment, notifier: notifier.name });
+      logger.warn(`[${environment}] ${error.message}`);
+      emitRaw({
+        type: 'notification.failed',
+        runId: event.runId,
+        environment,
+        kind: event.kind,
+        time: new Date().toISOString(),
+        notifier: notifier.name,
+        eventType: event.type,
+        error: redactor.value(error.toJSON()),
+      });
+    },
+  );
+
+  function emitRaw(event: ReleaseEvent): void {
+    const safe = redactor.value(event);
+    hub.emit(safe);
+    fanout.publish(safe);
+  }
+
+  const deps = (journal: Journal, kind: RunKind, userSignal: AbortSignal | undefined): FlowDeps => {
+    let entry = active.get(journal.runId);
+    if (!entry) {
+      entry = { abort: new AbortController(), approvals: [], approved: 0 };
+      active.set(journal.runId, entry);
+    }
+    const run = entry;
+    const signal = userSignal ? AbortSignal.any([userSignal, run.abort.signal]) : run.abort.signal;
+    const env: ActionEnv = {
+      environment,
+      target,
+      verifiers: options.verifiers ?? [],
+      logger,
+      retry: options.retry,
+      waitForApproval: (s) =>
+        new Promise((resolve, reject) => {
+          if (run.approved > 0) {
+            run.approved--;
+            return resolve('approval');
+          }
+          const onAbort = () => reject(s.reason);
+          s.addEventListener('abort', onAbort, { once: true });
+          run.approvals.push((how) => {
+            s.removeEventListener('abort', onAbort);
+            resolve(how);
+          });
+        }),
+      onWeights: (weights) => {
+        for (const pool of Object.keys(weights)) knownWeights.add(pool);
+        for (const pool of knownWeights) metrics?.weight.set({ environment, pool }, weights[pool] ?? 0);
+        emit(journal, kind, { type: 'traffic.shifted', weights });
+      },
+      onAnalysis: (result, version) => {
+        metrics?.verdicts.inc({ environment, verdict: result.verdict });
+        const line = `[${environment}] analysis ${result.name} of ${version}: ${result.verdict} (${result.reason})`;
+        if (result.verdict === 'pass') logger.info(line);
+        else logger.warn(line);
+        emit(journal, kind, { type: 'analysis.finished', version, result });
+      },
+    };
+    return {
+      options,
+      env,
+      journal,
+      logger,
+      redactor,
+      metrics,
+      signal,
+      emit: (e) => emit(journal, kind, e),
+    };
+  };
+
+  type Emittable = ReleaseEvent extends infer E
+    ? E extends ReleaseEvent
+      ? Omit<E, 'runId' | 'environment' | 'kind' | 'time'>
+      : never
+    : never;
+  function emit(journal: Journal, kind: RunKind, e: Emittable): void {
+    emitRaw({
+      ...e,
+      runId: journal.runId,
+      environment,
+      kind,
+      time: new Date().toISOString(),
+    } as ReleaseEvent);
+  }
+
+  async function begin(
+    kind: RunKind,
+    version: string,
+    reason: string | undefined,
+    data: Record<string, unknown>,
+  ) {
+    const runId = newRunId(environment);
+    const lock = await store.lock(environment, {
+      runId,
+      pid: process.pid,
+      host: hostname(),
+      since: new Date().toISOString(),
+    });
+    try {
+      const interrupted = (await store.runs(environment)).filter(
+        (r) => r.status === undefined && r.runId !== runId,
+      );
+      if (interrupted.length > 0 && kind === 'release') {
+        throw new RunInterruptedError(
+          `run ${interrupted[0]!.runId} of ${environment} was interrupted; call resume("${interrupted[0]!.runId}") or an emergency rollback before releasing again`,
+          { details: { runs: interrupted.map((r) => r.runId) } },
+        );
+      }
+      const header: RunHeader = {
+        runId,
+        kind,
+        environment,
+        version,
+        reason: reason === undefined ? undefined : redactor.string(reason),
+        startedAt: new Date().toISOString(),
+        strategy: strategy.name,
+        target: target.name,
+        data: redactor.value(data),
+      };
+      await store.append(runId, { type: 'run', header });
+      for (const r of interrupted) {
+        await store.append(r.runId, {
+          type: 'finished',
+          status: 'superseded',
+          reason: `superseded by ${kind} ${runId}`,
+        });
+      }
+      return { lock, journal: new Journal(header, store, redactor) };
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  }
+
+  async function finishRun(journal: Journal, result: Promise<RunResult>): Promise<RunResult> {
+    try {
+      return await result;
+    } finally {
+      active.delete(journal.runId);
+      await fanout.drain();
+    }
+  }
+
+  async function validateRollback(o: Parameters<ReleaseEngine['rollback']>[0]) {
+    if (o?.confirm !== 'CONFIRM') {
+      throw new RollbackUnconfirmedError(
+        "an emergency rollback needs confirm: 'CONFIRM' (exactly, in capitals); nothing was changed",
+      );
+    }
+    checkVersion(o.to, 'rollback target');
+    if (typeof o.reason !== 'string' || o.reason.trim() === '') {
+      throw new ConfigInvalidError(
+        'an emergency rollback needs a reason for the incident report; nothing was changed',
+      );
+    }
+    const history = await store.history(environment);
+    const good = knownGoodVersions(history);
+    if (!good.has(o.to) && !(options.knownVersions ?? []).includes(o.to)) {
+      const list = [...good].join(', ') || 'none yet';
+      throw new VersionUnknownError(
+        `version ${o.to} is not known as released and good in ${environment} (known: ${list}); nothing was changed`,
+      );
+    }
+    const migrations = migrationsSince(history, o.to);
+    if (migrations.length > 0 && !options.databaseRollback) {
+      throw new ConfigInvalidError(
+        `releases after ${o.to} recorded ${migrations.length} migration(s) but the engine has no databaseRollback hook; add one so the schema can be rolled back; nothing was changed`,
+      );
+    }
+    return migrations;
+  }
+
+  const engine: ReleaseEngine = {
+    environment,
+
+    async release(o) {
+      const version = checkVersion(o?.version);
+      if (o.reason !== undefined && typeof o.reason !== 'string')
+        throw new ConfigInvalidError('reason must be a string');
+      const { lock, journal } = await begin('release', version, o.reason, {
+        ...(o.labels ? { labels: o.labels } : {}),
+        ...(o.migration !== undefined ? { migration: o.migration } : {}),
+      });
+      try {
+        return await finishRun(journal, runRelease(deps(journal, 'release', o.signal), false));
+      } finally {
+        await lock.release();
+      }
+    },
+
+    async rollback(o) {
+      const migrations = await validateRollback(o);
+      const { lock, journal } = await begin('rollback', o.to, o.reason, { migrations });
+      try {
+        return await finishRun(journal, runRollback(deps(journal, 'rollback', o.signal), false));
+      } finally {
+        await lock.release();
+      }
+    },
+
+    async resume(runId, o = {}) {
+      const entries = await store.read(runId);
+      const head = entries.find((e) => e.type === 'run');
+      if (head?.type !== 'run' || head.header.environment !== environment) {
+        throw new ConfigInvalidError(`run ${runId} does not belong to environment ${environment}`);
+      }
+      const lock = await store.lock(environment, {
+        runId,
+        pid: process.pid,
+        host: hostname(),
+        since: new Date().toISOString(),
+      });
+      try {
+        const journal = new Journal(head.header, store, redactor, await store.read(runId));
+        const flow = head.header.kind === 'rollback' ? runRollback : runRelease;
+        return await finishRun(journal, flow(deps(journal, head.header.kind, o.signal), true));
+      } finally {
+        await lock.release();
+      }
+    },
+
+    async plan(o) {
+      const version = checkVersion(o?.version);
+      const state = await target.describe(o.signal ? { signal: o.signal } : {});
+      const stable = servingPool(state.pools);
+      const replicas = options.replicas ?? stable?.replicas ?? 2;
+      const actions: Action[] = [];
+      const gen = strategy.deploy({ version, stable, state, replicas });
+      let next = gen.next();
+      while (!next.done) {
+        const a = next.value;
+        actions.push(a);
+        next = gen.next(simulate(a));
+      }
+      return {
+        environment,
+        version,
+        from: stable?.version,
+        strategy: strategy.name,
+        replicas,
+        actions,
+        steps: actions.map(describeAction),
+      } satisfies Plan;
+    },
+
+    async status() {
+      const [state, lock, runs] = await Promise.all([
+        target.describe(),
+        store.lockOwner(environment),
+        store.runs(environment),
+      ]);
+      return {
+        environment,
+        serving: servingPool(state.pools)?.version,
+        pools: state.pools,
+        lock,
+        interrupted: runs.filter((r) => r.status === undefined && r.runId !== lock?.runId),
+        lastRun: runs[0],
+      };
+    },
+
+    history: () => store.history(environment),
+
+    promote(runId) {
+      let any = false;
+      for (const [id, run] of active) {
+        if (runId && id !== runId) continue;
+        any = true;
+        const waiter = run.approvals.shift();
+        if (waiter) waiter('approval');
+        else run.approved++;
+      }
+      return any;
+    },
+
+    abort(runId, reason = 'aborted by operator') {
+      let any = false;
+      for (const [id, run] of active) {
+        if (runId && id !== runId) continue;
+        any = true;
+        run.abort.abort(new ConfigInvalidError(reason));
+      }
+      return any;
+    },
+
+    on: (type, listener) => hub.on(type, listener),
+    events: (o) => hub.stream(o),
+
+    async close() {
+      await fanout.drain();
+      await Promise.allSettled((options.notifiers ?? []).map((n) => n.close?.()));
+    },
+  };
+  return engine;
+}
+
+/** The outcome a dry run assumes for each action: everything passes and is ready. */
+function simulate(action: Action): ActionOutcome {
+  switch (action.type) {
+    case 'provision':
+      return {
+        name: action.pool,
+        version: action.version,
+        replicas: action.replicas,
+        ready: action.replicas,
+        weight: 0,
+        endpoints: [],
+      };
+    case 'route':
+      return { weights: action.weights };
+    case 'analyze':
+      return {
+        name: action.name,
+        verdict: 'pass',
+        reason: 'dry run',
+        measurements: [],
+      } satisfies AnalysisResult;
+    case 'pause':
+      return { resumedBy: 'skip' };
+    case 'promote':
+      return { pool: action.pool, version: '' };
+    case 'retire':
+      return { pool: action.pool };
+  }
+}
+
+/** Migration records of the releases that succeeded after `to` last served, newest first. */
+export function migrationsSince(history: readonly HistoryEntry[], to: string): unknown[] {
+  const out: unknown[] = [];
+  for (let i = history.length - 1; i >= 0; i--) {
+    const h = history[i]!;
+    if (h.serving === to && h.status === 'succeeded') break;
+    if (h.kind === 'release' && h.status === 'succeeded' && h.migration !== undefined) out.push(h.migration);
+  }
+  return out;
+}

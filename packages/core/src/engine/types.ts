@@ -1,0 +1,107 @@
+import type { JsonValue } from 'type-fest';
+import type { AnalysisResult } from '../analysis/types.js';
+import type { SerializedError } from '../errors.js';
+import type { IncidentReport, ReleaseEvent, ReleaseEventType, RunKind, RunStatus } from '../events/types.js';
+import type { HistoryEntry, LockOwner, RunSummary } from '../store/types.js';
+import type { Action } from '../strategies/types.js';
+import type { PoolState } from '../target/types.js';
+import type { EventListener, EventStreamOptions } from './events.js';
+
+/** Arguments of {@link ReleaseEngine.release}. */
+export interface ReleaseOptions {
+  /** The version to release, e.g. `v1.2.3`. */
+  version: string;
+  /** Cancels the release; the engine then undoes it (the undo itself is not cancelled). */
+  signal?: AbortSignal;
+  /** Why, for the journal and notifications. */
+  reason?: string;
+  /** Stored with the run. */
+  labels?: Record<string, string>;
+  /** A migration record the emergency rollback's database phase receives if this release is undone. */
+  migration?: JsonValue;
+}
+
+/** Arguments of {@link ReleaseEngine.rollback}. */
+export interface RollbackOptions {
+  /** A version the history knows as released and good (or one of `knownVersions`). */
+  to: string;
+  /** Why, for the incident report. */
+  reason: string;
+  /** Must be exactly `'CONFIRM'`, as the runbook's rollback workflow asks. */
+  confirm: string;
+  signal?: AbortSignal;
+}
+
+/** What a run did: status, versions, the analyses behind the decision, the backup taken. */
+export interface RunResult {
+  runId: string;
+  kind: RunKind;
+  environment: string;
+  status: RunStatus;
+  /** The version asked for. */
+  version: string;
+  /** The version serving when the run started. */
+  from?: string | undefined;
+  /** The version serving when the run ended. */
+  serving?: string | undefined;
+  /** Why the run ended as it did, in one line. */
+  reason?: string | undefined;
+  error?: SerializedError | undefined;
+  backupId?: string | undefined;
+  analyses: AnalysisResult[];
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  incident?: IncidentReport | undefined;
+}
+
+/** A dry run: the actions a release would take, computed with no side effect. */
+export interface Plan {
+  environment: string;
+  version: string;
+  from?: string | undefined;
+  strategy: string;
+  replicas: number;
+  actions: Action[];
+  /** One line per action. */
+  steps: string[];
+}
+
+/** Where an environment stands. */
+export interface EngineStatus {
+  environment: string;
+  /** The version taking the most traffic. */
+  serving?: string | undefined;
+  pools: PoolState[];
+  /** Who holds the lock, if anyone alive does. */
+  lock?: LockOwner | undefined;
+  /** Runs that started and never finished (their process died): resume or roll back. */
+  interrupted: RunSummary[];
+  lastRun?: RunSummary | undefined;
+}
+
+/** The release engine: releases, plans, rollbacks, resumes, status, history and events. */
+export interface ReleaseEngine {
+  readonly environment: string;
+  /** preflight → backup → deploy → verify; on failure the strategy's undo and a verified rollback. */
+  release(options: ReleaseOptions): Promise<RunResult>;
+  /** The actions `release` would take, without any side effect. */
+  plan(options: { version: string; signal?: AbortSignal }): Promise<Plan>;
+  /** The runbook's emergency rollback: validation, backup, database rollback, application rollback, verification, notification. */
+  rollback(options: RollbackOptions): Promise<RunResult>;
+  /** Continues a run whose process died, from its journal. A finished run returns its result. */
+  resume(runId: string, options?: { signal?: AbortSignal }): Promise<RunResult>;
+  status(): Promise<EngineStatus>;
+  /** Finished runs, oldest first. */
+  history(): Promise<HistoryEntry[]>;
+  /** Approves a pause of a running run (every running run when no id is given). Returns whether one was running. */
+  promote(runId?: string): boolean;
+  /** Aborts a running run: it is undone as if an analysis had failed. Returns whether one was running. */
+  abort(runId?: string, reason?: string): boolean;
+  /** Listens to one event type, or `'*'`. Returns the function that stops listening. */
+  on<T extends ReleaseEventType | '*'>(type: T, listener: EventListener<T>): () => void;
+  /** Every event from now on, as an async iterator. */
+  events(options?: EventStreamOptions): AsyncIterable<ReleaseEvent>;
+  /** Waits for notifications in flight, then closes notifiers. */
+  close(): Promise<void>;
+}
