@@ -24,6 +24,15 @@ export type {
   VerifyLevel,
 } from './backup/types.js';
 export type { OperationContext } from './context.js';
+// Plugin helpers
+export {
+  defineBackupProvider,
+  defineNotifier,
+  defineStore,
+  defineStrategy,
+  defineTarget,
+  defineVerifier,
+} from './define.js';
 export type { DatabaseRollbackContext, ReleaseEngineOptions } from './engine/config.js';
 // Engine
 export { createReleaseEngine, knownGoodVersions, migrationsSince } from './engine/engine.js';

@@ -250,7 +250,10 @@ class RunScope {
         reason,
         ...(migration !== undefined ? { migration } : {}),
       };
-      await options.store.recordHistory(options.environment, entry);
+      // Idempotent: a run killed between writing its history and journaling that must not appear twice.
+      const known = await options.store.history(options.environment);
+      if (!known.some((k) => k.runId === entry.runId))
+        await options.store.recordHistory(options.environment, entry);
       return null;
     });
     this.d.metrics?.runs.inc({ environment: options.environment, kind: h.kind, status });
