@@ -1,0 +1,134 @@
+import path from 'node:path';
+import { ConfigInvalidError } from '../../errors.js';
+
+/** What {@link LocalTargetOptions.command} receives for each replica it must start. */
+export interface ReplicaCommandInput {
+  /** The version the pool runs. */
+  version: string;
+  /** The pool's name. */
+  pool: string;
+  /** The loopback port the replica must listen on (also passed as the `PORT` environment variable). */
+  port: number;
+  /** The replica's index in its pool, from 0. */
+  index: number;
+}
+
+/** How to start one replica: a program, its arguments, extra environment and working directory. */
+export interface ReplicaCommand {
+  /** The program to run, e.g. `process.execPath` or `/opt/codegraph/bin/codegraph-api`. */
+  command: string;
+  /** @default [] */
+  args?: string[];
+  /** Added to this process's environment (values are redacted from error messages). @default {} */
+  env?: Record<string, string>;
+  /** @default the engine's working directory */
+  cwd?: string;
+}
+
+/** Options of {@link localTarget}. */
+export interface LocalTargetOptions {
+  /** Directory holding pool records, routes, the proxy's address and replica logs. Created if missing. */
+  stateDir: string;
+  /** Builds the command that starts one replica of `version` on `port`. */
+  command: (input: ReplicaCommandInput) => ReplicaCommand;
+  /** Path that answers 200 once a replica is ready. @default '/health' */
+  healthPath?: string;
+  /** How long a replica may take to answer its health check. @default 15000 */
+  readyTimeoutMs?: number;
+  /** How long a replica may take to exit after SIGTERM before it gets SIGKILL. @default 5000 */
+  stopTimeoutMs?: number;
+  /** Loopback address replicas and the proxy listen on. @default '127.0.0.1' */
+  host?: string;
+  /** The proxy's front port; 0 picks a free port once and keeps it in `stateDir`. @default 0 */
+  proxyPort?: number;
+  /** Name shown in logs and errors. @default 'local' */
+  name?: string;
+}
+
+/** Every option's default, in one place. */
+export const localTargetDefaults = {
+  healthPath: '/health',
+  readyTimeoutMs: 15_000,
+  stopTimeoutMs: 5_000,
+  host: '127.0.0.1',
+  proxyPort: 0,
+  name: 'local',
+} as const;
+
+export type ResolvedOptions = Required<LocalTargetOptions>;
+
+const known = new Set(['stateDir', 'command', ...Object.keys(localTargetDefaults)]);
+
+/** Pool names end up in file names and metric labels: keep them to a safe alphabet. */
+export const poolNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+function fail(message: string): never {
+  throw new ConfigInvalidError(`localTarget: ${message}`);
+}
+
+const isInt = (v: unknown, min: number, max: number): v is number =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+
+/** Checks options and fills in defaults; throws {@link ConfigInvalidError} before anything happens. */
+export function resolveOptions(options: LocalTargetOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) fail('options must be an object');
+  for (const key of Object.keys(options)) if (!known.has(key)) fail(`unknown option "${key}"`);
+  const o = { ...localTargetDefaults, ...options };
+  if (typeof o.stateDir !== 'string' || o.stateDir.trim() === '') fail('stateDir must be a directory path');
+  if (typeof o.command !== 'function')
+    fail('command must be a function ({ version, pool, port, index }) => ({ command, args })');
+  if (typeof o.healthPath !== 'string' || !o.healthPath.startsWith('/'))
+    fail('healthPath must start with "/"');
+  if (!isInt(o.readyTimeoutMs, 1, 3_600_000)) fail('readyTimeoutMs must be an integer between 1 and 3600000');
+  if (!isInt(o.stopTimeoutMs, 0, 3_600_000)) fail('stopTimeoutMs must be an integer between 0 and 3600000');
+  if (!isInt(o.proxyPort, 0, 65_535)) fail('proxyPort must be an integer between 0 and 65535');
+  if (typeof o.host !== 'string' || !/^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost)$/.test(o.host)) {
+    fail(
+      'host must be an IPv4 loopback address (127.x.x.x or localhost): replicas are not meant to be reachable from outside',
+    );
+  }
+  if (typeof o.name !== 'string' || o.name === '') fail('name must be a non-empty string');
+  return { ...o, stateDir: path.resolve(o.stateDir) };
+}
+
+/** Checks what `command()` returned, so a bad spec fails before a process is spawned. */
+export function checkCommand(
+  spec: unknown,
+  pool: string,
+): Required<Omit<ReplicaCommand, 'cwd'>> & { cwd?: string } {
+  const where = `command() for pool ${pool}`;
+  if (typeof spec !== 'object' || spec === null) fail(`${where} must return { command, args?, env?, cwd? }`);
+  const s = spec as Record<string, unknown>;
+  if (typeof s.command !== 'string' || s.command === '') fail(`${where}: command must be a non-empty string`);
+  const args = s.args ?? [];
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string'))
+    fail(`${where}: args must be strings`);
+  const env = s.env ?? {};
+  if (typeof env !== 'object' || env === null || !Object.values(env).every((v) => typeof v === 'string')) {
+    fail(`${where}: env values must be strings`);
+  }
+  if (s.cwd !== undefined && typeof s.cwd !== 'string') fail(`${where}: cwd must be a string`);
+  return {
+    command: s.command,
+    args: args as string[],
+    env: env as Record<string, string>,
+    ...(typeof s.cwd === 'string' ? { cwd: s.cwd } : {}),
+  };
+}
+
+/** Checks a provision request; throws {@link ConfigInvalidError}. */
+export function checkProvision(request: { pool: unknown; version: unknown; replicas: unknown }): void {
+  if (typeof request !== 'object' || request === null) fail('provision needs { pool, version, replicas }');
+  checkPool(request.pool);
+  if (typeof request.version !== 'string' || request.version === '' || request.version.length > 128) {
+    fail('version must be a non-empty string of at most 128 characters');
+  }
+  if (!isInt(request.replicas, 0, 64))
+    fail(`replicas must be an integer between 0 and 64, got ${String(request.replicas)}`);
+}
+
+export function checkPool(pool: unknown): asserts pool is string {
+  if (typeof pool !== 'string' || !poolNamePattern.test(pool)) {
+    fail(`pool name must match ${poolNamePattern}, got ${JSON.stringify(pool)}`);
+  }
+}

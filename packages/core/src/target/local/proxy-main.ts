@@ -1,1 +1,0 @@
-// proxy process entry (built by the local target work)

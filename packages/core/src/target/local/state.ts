@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { TargetOperationError } from '../../errors.js';
+import type { ProcessRecord } from './processes.js';
+
+/** One replica as recorded in `pools.json`. */
+export interface ReplicaRecord extends ProcessRecord {
+  index: number;
+  port: number;
+  log: string;
+}
+
+/** One pool as recorded in `pools.json`. */
+export interface PoolRecord {
+  version: string;
+  /** Replicas asked for by the last provision. */
+  replicas: number;
+  members: ReplicaRecord[];
+}
+
+/** What the proxy process writes to `proxy.json` once it listens. */
+export interface ProxyRecord extends ProcessRecord {
+  host: string;
+  port: number;
+  controlPort: number;
+  token: string;
+}
+
+/** The proxy's routing table (`routes.json`), written by the proxy when it acknowledges a change. */
+export interface RoutesRecord {
+  pools: Record<string, { version: string; weight: number; endpoints: string[] }>;
+}
+
+/**
+ * The files of a local target's state directory:
+ * - `pools.json`: pools and their replicas (PIDs, ports), written by the target;
+ * - `proxy.json`: the running proxy (PID, ports, control token; mode 0600), written by the proxy;
+ * - `routes.json`: weights and endpoints per pool, written by the proxy;
+ * - `logs/`: one log per replica and one for the proxy.
+ */
+export class StateDir {
+  readonly logs: string;
+  constructor(readonly dir: string) {
+    this.logs = path.join(dir, 'logs');
+  }
+
+  async ensure(): Promise<void> {
+    await mkdir(this.logs, { recursive: true });
+  }
+
+  private async read<T>(name: string, fallback: T): Promise<T> {
+    let text: string;
+    try {
+      text = await readFile(path.join(this.dir, name), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return fallback;
+      throw new TargetOperationError(`local target: cannot read ${name} in ${this.dir}`, { cause: err });
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      throw new TargetOperationError(
+        `local target: ${name} in ${this.dir} is not valid JSON; remove the state directory's processes and file to start over`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** Writes a temp file and renames it, so a crash never leaves a half-written record. */
+  private async write(name: string, value: unknown, mode = 0o644): Promise<void> {
+    const file = path.join(this.dir, name);
+    const tmp = `${file}.${process.pid}.${randomUUID()}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode });
+    await rename(tmp, file);
+  }
+
+  pools(): Promise<Record<string, PoolRecord>> {
+    return this.read<{ pools: Record<string, PoolRecord> }>('pools.json', { pools: {} }).then((s) => s.pools);
+  }
+
+  savePools(pools: Record<string, PoolRecord>): Promise<void> {
+    return this.write('pools.json', { pools });
+  }
+
+  proxy(): Promise<ProxyRecord | undefined> {
+    return this.read<ProxyRecord | undefined>('proxy.json', undefined);
+  }
+
+  routes(): Promise<RoutesRecord> {
+    return this.read<RoutesRecord>('routes.json', { pools: {} });
+  }
+
+  /** Forgets every record; logs stay for post-mortems. */
+  async clear(): Promise<void> {
+    await Promise.all(
+      ['pools.json', 'proxy.json', 'routes.json'].map((f) => rm(path.join(this.dir, f), { force: true })),
+    );
+  }
+
+  logFile(name: string): string {
+    return path.join(this.logs, `${name}.log`);
+  }
+}
