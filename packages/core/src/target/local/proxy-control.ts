@@ -13,7 +13,7 @@ import type { ProxyRecord, RoutesRecord, StateDir } from './state.js';
  * (tsup copies it there), for both the ESM and the CommonJS build.
  */
 export function proxyScript(): string {
-  const here = typeof __dirname === 'string' ? __dirname : path.dirname(fileURLToPath(import.meta.url));
+  const here = path.dirname(fileURLToPath(import.meta.url));
   const candidates = [path.join(here, 'proxy.mjs'), path.join(here, '..', 'proxy.mjs')];
   const found = candidates.find((file) => existsSync(file));
   if (!found) {
