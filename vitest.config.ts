@@ -13,6 +13,7 @@ export default defineConfig({
       { find: /^@codegraph\/strategy-bluegreen$/, replacement: src('strategy-bluegreen/src/index.ts') },
       { find: /^@codegraph\/backup-rocksdb$/, replacement: src('backup-rocksdb/src/index.ts') },
       { find: /^@codegraph\/notify$/, replacement: src('notify/src/index.ts') },
+      { find: /^@codegraph\/target-nginx$/, replacement: src('target-nginx/src/index.ts') },
     ],
   },
   test: {

@@ -8,7 +8,7 @@ import {
 } from '../errors.js';
 import type { Phase } from '../events/types.js';
 import type { Logger } from '../logger.js';
-import type { Action, ActionOutcome } from '../strategies/types.js';
+import type { Action, ActionOutcome, PauseOutcome } from '../strategies/types.js';
 import type { PoolState, Target } from '../target/types.js';
 import { type RetryOptions, withRetry } from '../util/retry.js';
 import { sleep } from '../util/time.js';
@@ -21,7 +21,7 @@ export interface ActionEnv {
   logger: Logger;
   retry: RetryOptions | undefined;
   /** Waits for `engine.promote(runId)`; resolves with how the pause ended. */
-  waitForApproval(signal: AbortSignal): Promise<'approval' | 'skip'>;
+  waitForApproval(signal: AbortSignal): Promise<{ full: boolean }>;
   onWeights(weights: Record<string, number>): void;
   onAnalysis(result: AnalysisResult, version: string): void;
 }
@@ -145,11 +145,14 @@ export async function executeAction(
       // Ends on the timer or an approval, whichever comes first; the loser is cancelled.
       const settled = new AbortController();
       const both = AbortSignal.any([signal, settled.signal]);
-      const waits: Array<Promise<'timer' | 'approval' | 'skip'>> = [env.waitForApproval(both)];
-      if (action.durationMs !== undefined)
-        waits.push(sleep(action.durationMs, both).then(() => 'timer' as const));
+      const waits: Array<Promise<PauseOutcome>> = [
+        env.waitForApproval(both).then(({ full }) => ({ resumedBy: 'approval' as const, ...(full ? { full } : {}) })),
+      ];
+      if (action.durationMs !== undefined) {
+        waits.push(sleep(action.durationMs, both).then(() => ({ resumedBy: 'timer' as const })));
+      }
       try {
-        return { resumedBy: await Promise.race(waits) };
+        return await Promise.race(waits);
       } finally {
         settled.abort();
         for (const w of waits) w.catch(() => undefined);

@@ -60,7 +60,7 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
   const hub = new EventHub((err) => logger.warn('an event listener threw', { error: String(err) }));
   const active = new Map<
     string,
-    { abort: AbortController; approvals: Array<(how: 'approval') => void>; approved: number }
+    { abort: AbortController; approvals: Array<(full: boolean) => void>; approved: number; full: boolean }
   >();
   const knownWeights = new Set<string>();
 
@@ -94,7 +94,7 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
   const deps = (journal: Journal, kind: RunKind, userSignal: AbortSignal | undefined): FlowDeps => {
     let entry = active.get(journal.runId);
     if (!entry) {
-      entry = { abort: new AbortController(), approvals: [], approved: 0 };
+      entry = { abort: new AbortController(), approvals: [], approved: 0, full: false };
       active.set(journal.runId, entry);
     }
     const run = entry;
@@ -107,15 +107,16 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
       retry: options.retry,
       waitForApproval: (s) =>
         new Promise((resolve, reject) => {
+          if (run.full) return resolve({ full: true });
           if (run.approved > 0) {
             run.approved--;
-            return resolve('approval');
+            return resolve({ full: false });
           }
           const onAbort = () => reject(s.reason);
           s.addEventListener('abort', onAbort, { once: true });
-          run.approvals.push((how) => {
+          run.approvals.push((full) => {
             s.removeEventListener('abort', onAbort);
-            resolve(how);
+            resolve({ full });
           });
         }),
       onWeights: (weights) => {
@@ -336,13 +337,14 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
 
     history: () => store.history(environment),
 
-    promote(runId) {
+    promote(runId, o = {}) {
       let any = false;
       for (const [id, run] of active) {
         if (runId && id !== runId) continue;
         any = true;
+        if (o.full) run.full = true;
         const waiter = run.approvals.shift();
-        if (waiter) waiter('approval');
+        if (waiter) waiter(run.full);
         else run.approved++;
       }
       return any;

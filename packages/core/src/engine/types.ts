@@ -94,8 +94,11 @@ export interface ReleaseEngine {
   status(): Promise<EngineStatus>;
   /** Finished runs, oldest first. */
   history(): Promise<HistoryEntry[]>;
-  /** Approves a pause of a running run (every running run when no id is given). Returns whether one was running. */
-  promote(runId?: string): boolean;
+  /**
+   * Approves a pause of a running run (every running run when no id is given). With `full: true` the
+   * strategy is told to skip its remaining steps and promote fully. Returns whether a run was running.
+   */
+  promote(runId?: string, options?: { full?: boolean }): boolean;
   /** Aborts a running run: it is undone as if an analysis had failed. Returns whether one was running. */
   abort(runId?: string, reason?: string): boolean;
   /** Listens to one event type, or `'*'`. Returns the function that stops listening. */

@@ -55,6 +55,8 @@ export type Action =
 /** How a pause ended. */
 export interface PauseOutcome {
   resumedBy: 'timer' | 'approval' | 'skip';
+  /** Set when the approval asked to skip every remaining step and promote fully (`engine.promote(id, { full: true })`). */
+  full?: boolean;
 }
 
 /** The outcome the engine feeds back for each action type. */
