@@ -28,7 +28,7 @@ export interface FanOutOptions {
   /**
    * Longest time one `notify()` waits for all destinations, queueing included. Each destination gets
    * an AbortSignal that fires at the deadline; one that ignores it is reported and left behind.
-   * @default 15_000
+   * @default 10_000
    */
   deliveryTimeoutMs?: number;
   /**
@@ -57,7 +57,7 @@ export interface FanOutOptions {
 export function fanOut(notifiers: ReadonlyArray<Notifier>, options: FanOutOptions = {}): Notifier {
   checkNumbers('fan-out', options);
   const name = options.name ?? 'fan-out';
-  const budgetMs = options.deliveryTimeoutMs ?? 15_000;
+  const budgetMs = options.deliveryTimeoutMs ?? 10_000;
   const lanes = notifiers.map((notifier) => ({ notifier, queue: deliveryQueue(0) }));
   const pending = new Set<Promise<unknown>>();
   const events = union(notifiers);

@@ -95,7 +95,7 @@ export function slackMessage(notice: Notice): { text: string; blocks: Block[] } 
     ],
   });
   return {
-    text: truncate(noticeText(notice), slackLimits.text),
+    text: fitEncoded(noticeText(notice), slackLimits.text, escapeMrkdwn),
     blocks: blocks.slice(0, slackLimits.blocks),
   };
 }

@@ -1,3 +1,4 @@
 // Conformance suites for plugin authors: run the same tests our own plugins pass.
 // Each suite lives in its own file and is re-exported here.
-export {};
+
+export * from './notifier.js';

@@ -43,7 +43,7 @@ export interface DestinationOptions extends RunbookWording {
   timeoutMs?: number;
   /** Retries after the first attempt, for network errors, timeouts, 5xx and 429. @default 3 */
   retries?: number;
-  /** Budget of one `notify()` call, queueing, retries and Retry-After waits included. @default 15_000 */
+  /** Budget of one `notify()` call, queueing, retries and Retry-After waits included. @default 10_000 */
   deliveryTimeoutMs?: number;
   /** Least time between two requests to this destination. @default per system: Slack 1_000, Discord 500, Teams 250, others 0 */
   minIntervalMs?: number;
@@ -152,7 +152,7 @@ export function destination(spec: DestinationSpec): Destination {
     maxBackoffMs: 5_000,
     maxRetryAfterMs: o.maxRetryAfterMs ?? 30_000,
   };
-  const budgetMs = o.deliveryTimeoutMs ?? 15_000;
+  const budgetMs = o.deliveryTimeoutMs ?? 10_000;
   const queue = deliveryQueue(o.minIntervalMs ?? spec.defaults.minIntervalMs);
   const dedup = dedupWindow(o.dedupWindowMs ?? 300_000);
   const pending = new Set<Promise<unknown>>();

@@ -18,15 +18,21 @@ export function truncate(text: string, max: number): string {
  * Slack's `&lt;`), without cutting an escape sequence in half.
  */
 export function fitEncoded(raw: string, max: number, encode: (text: string) => string): string {
-  let encoded = encode(raw);
-  if (encoded.length <= max) return encoded;
-  let budget = max;
-  while (budget > 0) {
-    encoded = encode(truncate(raw, budget));
-    if (encoded.length <= max) return encoded;
-    budget -= Math.max(1, encoded.length - max);
+  const whole = encode(raw);
+  if (whole.length <= max) return whole;
+  // Binary search for the longest cut whose encoded form fits.
+  let lo = 0;
+  let hi = Math.min(raw.length, max);
+  let best = '';
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const encoded = encode(truncate(raw, mid));
+    if (encoded.length <= max) {
+      best = encoded;
+      lo = mid + 1;
+    } else hi = mid - 1;
   }
-  return '';
+  return best;
 }
 
 /** `1h 2m 3s`, `4.2s` or `350 ms`. */
