@@ -1,1 +1,30 @@
-export {};
+export {
+  type BlobIoOptions,
+  type BlobStore,
+  type BlobWrite,
+  type LocalBlobStoreOptions,
+  localBlobStore,
+} from './blob-store.js';
+export type { BackupManifest, ManifestFile } from './manifest.js';
+export type { BackupProgress, RocksdbBackupOptions } from './options.js';
+export { type RocksdbBackup, type RocksdbRestoreResult, rocksdbBackup } from './provider.js';
+export type { RestoredComponent } from './restore.js';
+export {
+  planRetention,
+  type RetentionCandidate,
+  type RetentionPlan,
+  type RetentionRule,
+} from './retention.js';
+export {
+  type AdminApiCheckpointOptions,
+  adminApiCheckpoint,
+  checkCheckpoint,
+  consistentDirectory,
+  type LdbCheckpointOptions,
+  ldbCheckpoint,
+  type Snapshot,
+  type SnapshotContext,
+  type SnapshotSource,
+  stoppedDatabase,
+} from './sources.js';
+export { type LockHolder, lockHolder } from './utils/lock.js';

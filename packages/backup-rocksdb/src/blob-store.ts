@@ -1,0 +1,290 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod, link, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { BackupFailedError, ConfigInvalidError } from '@codegraph/release-core';
+import {
+  checkAbort,
+  copyAndHash,
+  DEFAULT_CHUNK_SIZE,
+  type Digest,
+  fsyncDir,
+  lstatOrUndefined,
+  nonce,
+  writeFileAtomic,
+} from './utils/fs.js';
+
+/** The result of storing a blob. */
+export interface BlobWrite extends Digest {
+  /** False when a blob with the same content was already stored (deduplicated: nothing written). */
+  written: boolean;
+}
+
+/** Options of the blob store's streaming calls. */
+export interface BlobIoOptions {
+  signal?: AbortSignal | undefined;
+  /** Read size. @default 1048576 (1 MiB) */
+  chunkSize?: number;
+}
+
+/**
+ * Where a backup repository keeps its bytes: content-addressed blobs (named by their SHA-256) and a few
+ * small documents (manifests). The repository logic sits on top, so a remote store (S3-compatible) plugs in
+ * by implementing these calls. Every write is atomic: a reader sees a whole blob or document, or none.
+ *
+ * @example
+ * ```ts
+ * const store = localBlobStore('/opt/codegraph/backups')
+ * const { sha256, written } = await store.putFile('/tmp/ckpt/000012.sst')
+ * ```
+ */
+export interface BlobStore {
+  /** Where the store is, for messages (a directory, a bucket URL). */
+  readonly location: string;
+  /** The size of a stored blob, or undefined when there is none. */
+  statBlob(sha256: string): Promise<number | undefined>;
+  /** Copies a local file in and hashes it in the same pass; a blob already stored is not written again. */
+  putFile(path: string, options?: BlobIoOptions): Promise<BlobWrite>;
+  /** Same as {@link BlobStore.putFile} for a stream (bundle import). */
+  putStream(source: AsyncIterable<Uint8Array>, options?: BlobIoOptions): Promise<BlobWrite>;
+  /** Streams a blob's bytes. */
+  readBlob(sha256: string, options?: BlobIoOptions): AsyncIterable<Uint8Array>;
+  /** Every stored blob. */
+  listBlobs(): AsyncIterable<{ sha256: string; size: number }>;
+  /** Deletes a blob (garbage collection only). */
+  removeBlob(sha256: string): Promise<void>;
+  /** Reads a small document, or undefined when there is none. */
+  readDoc(key: string): Promise<Uint8Array | undefined>;
+  /** Writes a small document atomically and durably. */
+  writeDoc(key: string, data: Uint8Array | string): Promise<void>;
+  /** Keys of the documents under a prefix (`backups/`). */
+  listDocs(prefix: string): Promise<string[]>;
+  removeDoc(key: string): Promise<void>;
+  /**
+   * Takes the repository's writer lock (one create, import or prune at a time); the returned function
+   * releases it. A lock left by a process that died is taken over.
+   */
+  lock(): Promise<() => Promise<void>>;
+  /** Deletes leftovers of interrupted writes. Only called while the repository lock is held. */
+  cleanTemporary(): Promise<number>;
+  /** A local, read-only path of a blob, when the store has one (lets a scan hard-link instead of copying). */
+  localPath?(sha256: string): string;
+}
+
+function parseLock(text: string): { pid?: number; host?: string } {
+  try {
+    const v = JSON.parse(text) as { pid?: unknown; host?: unknown };
+    return {
+      ...(typeof v.pid === 'number' ? { pid: v.pid } : {}),
+      ...(typeof v.host === 'string' ? { host: v.host } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function lockedError(root: string, holder: string): BackupFailedError {
+  return new BackupFailedError(
+    `the backup repository ${root} is in use by another backup, import or prune (${holder.trim()}); ` +
+      'wait for it to finish, or delete LOCK if that process is gone',
+    { plugin: 'backup-rocksdb', retryable: true, details: { repository: root } },
+  );
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+const DOC_KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+
+/** Options of {@link localBlobStore}. */
+export interface LocalBlobStoreOptions {
+  /** fsync every blob and document before it becomes visible. @default true */
+  fsync?: boolean;
+}
+
+/**
+ * A blob store in a local directory: `blobs/sha256/ab/<sha256>` (read-only files), documents as plain files,
+ * and `tmp/` for writes in progress (renamed into place when complete).
+ *
+ * @example
+ * ```ts
+ * const backup = rocksdbBackup({ repository: localBlobStore('/mnt/backups/codegraph'), db: '/opt/codegraph/data/rocksdb' })
+ * ```
+ */
+export function localBlobStore(directory: string, options: LocalBlobStoreOptions = {}): BlobStore {
+  if (typeof directory !== 'string' || directory === '' || !isAbsolute(resolve(directory))) {
+    throw new ConfigInvalidError('localBlobStore needs a directory path', { plugin: 'backup-rocksdb' });
+  }
+  const root = resolve(directory);
+  const tmpDir = join(root, 'tmp');
+  const blobPath = (sha256: string): string => {
+    if (!SHA256.test(sha256)) throw new ConfigInvalidError(`not a sha256 digest: ${JSON.stringify(sha256)}`);
+    return join(root, 'blobs', 'sha256', sha256.slice(0, 2), sha256);
+  };
+  const docPath = (key: string): string => {
+    if (!DOC_KEY.test(key) || key.split('/').some((p) => p === '.' || p === '..')) {
+      throw new ConfigInvalidError(`not a document key: ${JSON.stringify(key)}`);
+    }
+    return join(root, ...key.split('/'));
+  };
+
+  // Moves a complete temporary file to its content address, or drops it when that content is already there.
+  const settle = async (tmp: string, digest: Digest): Promise<BlobWrite> => {
+    const dst = blobPath(digest.sha256);
+    const existing = await lstatOrUndefined(dst);
+    if (existing && existing.size === digest.size) {
+      await unlink(tmp);
+      return { ...digest, written: false };
+    }
+    await mkdir(join(root, 'blobs', 'sha256', digest.sha256.slice(0, 2)), { recursive: true });
+    await chmod(tmp, 0o444);
+    await rename(tmp, dst);
+    if (options.fsync !== false) await fsyncDir(join(root, 'blobs', 'sha256', digest.sha256.slice(0, 2)));
+    return { ...digest, written: true };
+  };
+
+  return {
+    location: root,
+    localPath: blobPath,
+    async statBlob(sha256) {
+      return (await lstatOrUndefined(blobPath(sha256)))?.size;
+    },
+    async putFile(path, io = {}) {
+      await mkdir(tmpDir, { recursive: true });
+      const tmp = join(tmpDir, `blob-${nonce()}`);
+      try {
+        return await settle(
+          tmp,
+          await copyAndHash(path, tmp, { signal: io.signal, chunkSize: io.chunkSize }),
+        );
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw err;
+      }
+    },
+    async putStream(source, io = {}) {
+      await mkdir(tmpDir, { recursive: true });
+      const tmp = join(tmpDir, `blob-${nonce()}`);
+      const handle = await open(tmp, 'wx', 0o644);
+      let closed = false;
+      try {
+        const hash = createHash('sha256');
+        let size = 0;
+        for await (const chunk of source) {
+          checkAbort(io.signal, 'storing a blob');
+          hash.update(chunk);
+          size += chunk.byteLength;
+          let off = 0;
+          while (off < chunk.byteLength) off += (await handle.write(chunk, off)).bytesWritten;
+        }
+        if (options.fsync !== false) await handle.sync();
+        await handle.close();
+        closed = true;
+        return await settle(tmp, { sha256: hash.digest('hex'), size });
+      } catch (err) {
+        if (!closed) await handle.close();
+        await rm(tmp, { force: true });
+        throw err;
+      }
+    },
+    readBlob(sha256, io = {}) {
+      return createReadStream(blobPath(sha256), {
+        highWaterMark: io.chunkSize ?? DEFAULT_CHUNK_SIZE,
+        signal: io.signal,
+      });
+    },
+    async *listBlobs() {
+      const base = join(root, 'blobs', 'sha256');
+      const prefixes = await readdir(base).catch(() => [] as string[]);
+      for (const prefix of prefixes.sort()) {
+        for (const name of (await readdir(join(base, prefix))).sort()) {
+          if (!SHA256.test(name)) continue;
+          const st = await lstatOrUndefined(join(base, prefix, name));
+          if (st?.isFile()) yield { sha256: name, size: st.size };
+        }
+      }
+    },
+    async removeBlob(sha256) {
+      await rm(blobPath(sha256), { force: true });
+    },
+    async readDoc(key) {
+      try {
+        return await readFile(docPath(key));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw err;
+      }
+    },
+    async writeDoc(key, data) {
+      await writeFileAtomic(docPath(key), data);
+    },
+    async listDocs(prefix) {
+      const base = docPath(prefix.replace(/\/+$/, ''));
+      const out: string[] = [];
+      const visit = async (dir: string, rel: string): Promise<void> => {
+        const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+        for (const e of entries) {
+          if (e.name.startsWith('.')) continue; // temporary files of writeDoc
+          const key = `${rel}/${e.name}`;
+          if (e.isDirectory()) await visit(join(dir, e.name), key);
+          else if (e.isFile()) out.push(key);
+        }
+      };
+      await visit(base, prefix.replace(/\/+$/, ''));
+      return out.sort();
+    },
+    async removeDoc(key) {
+      const path = docPath(key);
+      await rm(path, { force: true });
+      // Drop the directory when it became empty (a backup's folder).
+      const dir = join(path, '..');
+      if (dir !== root) await rm(dir, { recursive: false }).catch(() => undefined);
+    },
+    async lock() {
+      await mkdir(root, { recursive: true });
+      const file = join(root, 'LOCK');
+      const me = JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() });
+      for (let attempt = 0; attempt < 2; attempt++) {
+        // Written aside then linked: link() is atomic and exclusive, so LOCK never exists half-written.
+        const draft = join(root, `.LOCK.${nonce()}`);
+        await writeFileAtomic(draft, me);
+        try {
+          await link(draft, file);
+          return async () => {
+            await rm(file, { force: true });
+          };
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        } finally {
+          await rm(draft, { force: true });
+        }
+        const holder = await readFile(file, 'utf8').catch(() => '');
+        const { pid, host } = parseLock(holder);
+        if (pid !== undefined && host === hostname() && !isAlive(pid)) {
+          await rm(file, { force: true }); // left by a process that died (a killed backup)
+          continue;
+        }
+        throw lockedError(root, holder);
+      }
+      throw lockedError(root, 'unknown');
+    },
+    async cleanTemporary() {
+      const names = await readdir(tmpDir).catch(() => [] as string[]);
+      let freed = 0;
+      for (const name of names) {
+        const p = join(tmpDir, name);
+        freed += (await stat(p).catch(() => undefined))?.size ?? 0;
+        await rm(p, { recursive: true, force: true });
+      }
+      return freed;
+    },
+  };
+}

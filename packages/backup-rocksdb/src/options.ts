@@ -1,0 +1,131 @@
+import { resolve } from 'node:path';
+import type { BackupRequest, Logger } from '@codegraph/release-core';
+import { ConfigInvalidError, silentLogger } from '@codegraph/release-core';
+import { type BlobStore, localBlobStore } from './blob-store.js';
+import { type SnapshotSource, stoppedDatabase } from './sources.js';
+import { DEFAULT_CHUNK_SIZE } from './utils/fs.js';
+
+/** A file stored by a backup, reported as it happens. */
+export interface BackupProgress {
+  /** Path inside the backup (`rocksdb/000012.sst`). */
+  path: string;
+  size: number;
+  /** False when the repository already had these bytes (deduplicated). */
+  written: boolean;
+}
+
+/** Options of {@link rocksdbBackup}. */
+export interface RocksdbBackupOptions {
+  /** The backup repository: a directory (a {@link localBlobStore}) or any {@link BlobStore}. */
+  repository: string | BlobStore;
+  /** The RocksDB database directory (the service's `--data-dir`); restores go here. */
+  db: string;
+  /** Where a consistent view of the database comes from. @default stoppedDatabase() */
+  source?: SnapshotSource;
+  /**
+   * Directories backed up alongside the database and restored to the same place, by name
+   * (e.g. `{ vector: '/opt/codegraph/data/vector', config: '/etc/codegraph' }`). @default {}
+   */
+  extras?: Record<string, string>;
+  /** Files copied (or hashed) at the same time. @default 4 */
+  concurrency?: number;
+  /** Bytes per read in every streaming pass. @default 1048576 (1 MiB) */
+  chunkSize?: number;
+  /** The `ldb` binary used by verify level `scan`; pick one that matches the service's RocksDB. @default 'ldb' */
+  ldb?: string;
+  /** gzip level of exported bundles (SST files compress little), or false for a plain tar. @default 1 */
+  gzipLevel?: number | false;
+  /** The provider's name in logs and errors. @default 'rocksdb' */
+  name?: string;
+  /** Used when a call passes no logger. @default silentLogger */
+  logger?: Logger;
+  /** Called for every file a backup stores. @default undefined */
+  onProgress?: (event: BackupProgress) => void;
+  /** The clock (backup times, `pre-recovery` names). @default () => new Date() */
+  now?: () => Date;
+}
+
+/** Options after defaults and checks. */
+export interface ResolvedOptions {
+  store: BlobStore;
+  db: string;
+  source: SnapshotSource;
+  extras: Record<string, string>;
+  concurrency: number;
+  chunkSize: number;
+  ldb: string;
+  gzipLevel: number | false;
+  name: string;
+  logger: Logger;
+  onProgress: ((event: BackupProgress) => void) | undefined;
+  now: () => Date;
+}
+
+const EXTRA_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const REASONS = new Set(['pre-release', 'pre-rollback', 'scheduled', 'manual', 'pre-recovery']);
+
+function invalid(message: string): ConfigInvalidError {
+  return new ConfigInvalidError(`rocksdbBackup: ${message}`, { plugin: 'backup-rocksdb' });
+}
+
+/** Applies defaults, and rejects bad options before anything touches the disk. */
+export function resolveOptions(options: RocksdbBackupOptions): ResolvedOptions {
+  if (!options || typeof options !== 'object') throw invalid('options are required ({ repository, db })');
+  const { repository, db } = options;
+  if (typeof db !== 'string' || db.trim() === '') throw invalid('`db` must be the database directory');
+  let store: BlobStore;
+  if (typeof repository === 'string' && repository.trim() !== '') store = localBlobStore(repository);
+  else if (repository && typeof repository === 'object' && typeof repository.putFile === 'function')
+    store = repository;
+  else throw invalid('`repository` must be a directory path or a BlobStore');
+  const extras: Record<string, string> = {};
+  for (const [name, dir] of Object.entries(options.extras ?? {})) {
+    if (!EXTRA_NAME.test(name) || name === 'rocksdb' || name === 'manifest.json' || name === 'SHA256SUMS') {
+      throw invalid(`extra name ${JSON.stringify(name)} must be a plain name other than rocksdb`);
+    }
+    if (typeof dir !== 'string' || dir.trim() === '') throw invalid(`extra ${name} needs a directory path`);
+    extras[name] = resolve(dir);
+  }
+  const concurrency = options.concurrency ?? 4;
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+    throw invalid(`concurrency must be a whole number from 1 to 64, not ${String(concurrency)}`);
+  }
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 4096 || chunkSize > 64 << 20) {
+    throw invalid(`chunkSize must be from 4096 to 67108864 bytes, not ${String(chunkSize)}`);
+  }
+  const gzipLevel = options.gzipLevel ?? 1;
+  if (gzipLevel !== false && (!Number.isSafeInteger(gzipLevel) || gzipLevel < 0 || gzipLevel > 9)) {
+    throw invalid(`gzipLevel must be 0 to 9 or false, not ${String(gzipLevel)}`);
+  }
+  return {
+    store,
+    db: resolve(db),
+    source: options.source ?? stoppedDatabase(),
+    extras,
+    concurrency,
+    chunkSize,
+    ldb: options.ldb ?? 'ldb',
+    gzipLevel,
+    name: options.name ?? 'rocksdb',
+    logger: options.logger ?? silentLogger,
+    onProgress: options.onProgress,
+    now: options.now ?? (() => new Date()),
+  };
+}
+
+/** Rejects a malformed backup request before anything happens. */
+export function checkRequest(request: BackupRequest): void {
+  if (!request || typeof request !== 'object') throw invalid('create() needs a request ({ reason })');
+  if (!REASONS.has(request.reason)) {
+    throw invalid(`reason must be one of ${[...REASONS].join(', ')}, not ${JSON.stringify(request.reason)}`);
+  }
+  if (request.version !== undefined && typeof request.version !== 'string')
+    throw invalid('version must be a string');
+  if (request.environment !== undefined && typeof request.environment !== 'string') {
+    throw invalid('environment must be a string');
+  }
+  for (const [k, v] of Object.entries(request.labels ?? {})) {
+    if (typeof v !== 'string') throw invalid(`label ${k} must be a string`);
+  }
+}
