@@ -1,4 +1,5 @@
 // Conformance suites for plugin authors: run the same tests our own plugins pass.
 // Each suite lives in its own file and is re-exported here.
 
+export * from './backup.js';
 export * from './notifier.js';
