@@ -1,5 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type LocalTarget, type LocalTargetOptions, localTarget } from '../../src/index.js';
 
 /** Absolute path of the sample CodeGraph-like service (`examples/sample-service/server.mjs`). */
 export const sampleServerPath = fileURLToPath(
@@ -116,4 +121,148 @@ export async function stopAllSamples(): Promise<void> {
         }),
     ),
   );
+}
+
+// Local targets running the sample service --------------------------------------------------------
+/** A process is alive when signal 0 reaches it and it is not a zombie waiting to be reaped. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
+}
+
+/** Every PID a local target recorded in its state directory (replicas and proxy). */
+export async function recordedPids(stateDir: string): Promise<number[]> {
+  const json = async (f: string) =>
+    JSON.parse(await readFile(path.join(stateDir, f), 'utf8').catch(() => 'null'));
+  const pools = ((await json('pools.json'))?.pools ?? {}) as Record<string, { members: { pid: number }[] }>;
+  const proxy = (await json('proxy.json')) as { pid: number } | null;
+  return [...Object.values(pools).flatMap((p) => p.members.map((m) => m.pid)), ...(proxy ? [proxy.pid] : [])];
+}
+
+/** Polls `check` until it holds, failing after `timeoutMs`. */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Extra settings of the sample replicas a {@link LocalHarness} starts. */
+export interface SampleReplicas {
+  env?: Record<string, string>;
+  args?: string[];
+}
+
+/** Creates local targets on temp state directories, and cleans every process and directory up. */
+export class LocalHarness {
+  private readonly dirs: string[] = [];
+  private readonly targets: LocalTarget[] = [];
+  /** PIDs a test saw by other means (error details, child engines); killed in cleanup if still alive. */
+  readonly pids = new Set<number>();
+
+  async dir(prefix = 'cg-local-'): Promise<string> {
+    const dir = await mkdtemp(path.join(tmpdir(), prefix));
+    this.dirs.push(dir);
+    return dir;
+  }
+
+  /** A command running the sample service; `perVersion` sets faults for one version only. */
+  static command(
+    replicas: SampleReplicas = {},
+    perVersion: Record<string, SampleReplicas> = {},
+  ): LocalTargetOptions['command'] {
+    return ({ version, port }) => ({
+      command: process.execPath,
+      args: [
+        sampleServerPath,
+        '--port',
+        String(port),
+        '--version',
+        version,
+        ...(replicas.args ?? []),
+        ...(perVersion[version]?.args ?? []),
+      ],
+      env: { ...replicas.env, ...perVersion[version]?.env },
+    });
+  }
+
+  async target(options: Partial<LocalTargetOptions> = {}): Promise<LocalTarget> {
+    const target = localTarget({
+      stateDir: options.stateDir ?? (await this.dir()),
+      command: LocalHarness.command(),
+      readyTimeoutMs: 10_000,
+      stopTimeoutMs: 3_000,
+      ...options,
+    });
+    this.targets.push(target);
+    return target;
+  }
+
+  /** Destroys every target, then kills whatever recorded PID survived (which the test reports). */
+  async cleanup(): Promise<number[]> {
+    for (const dir of this.dirs) for (const pid of await recordedPids(dir)) this.pids.add(pid);
+    for (const target of this.targets.splice(0)) await target.destroy().catch(() => {});
+    const survivors = [...this.pids].filter(alive);
+    for (const pid of survivors) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    this.pids.clear();
+    await Promise.all(this.dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+    return survivors;
+  }
+}
+
+/** Sends GETs from `concurrency` loops until stopped; counts answers by status and failures. */
+export function loadGenerator(url: string, concurrency = 4) {
+  const stats = { ok: 0, failed: 0, failures: [] as string[], byPool: {} as Record<string, number> };
+  let running = true;
+  const loops = Array.from({ length: concurrency }, async () => {
+    while (running) {
+      try {
+        const res = await fetch(url);
+        await res.arrayBuffer();
+        const pool = res.headers.get('x-codegraph-pool') ?? 'none';
+        stats.byPool[pool] = (stats.byPool[pool] ?? 0) + 1;
+        if (res.status === 200) stats.ok++;
+        else {
+          stats.failed++;
+          stats.failures.push(`HTTP ${res.status} from ${pool}`);
+        }
+      } catch (err) {
+        stats.failed++;
+        stats.failures.push(String((err as Error).cause ?? err));
+      }
+    }
+  });
+  return {
+    stats,
+    /** Waits until `n` more requests succeeded than when called. */
+    async more(n: number, timeoutMs = 15_000) {
+      const target = stats.ok + n;
+      await until(() => stats.ok >= target || stats.failed > 0, timeoutMs, `${n} more answered requests`);
+    },
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return stats;
+    },
+  };
 }

@@ -133,28 +133,23 @@ export function localTarget(options: LocalTargetOptions): LocalTarget {
           },
         );
       }
+      // Decide everything, and build every command, before the first side effect.
+      const p: PoolRecord = existing ?? { version, replicas, members: [] };
+      const healthy = await readyMembers(p, signal);
+      // Dead or unhealthy replicas go; so do the highest-numbered ones above the count asked for.
+      const keep = [...healthy].sort((a, b) => a.index - b.index).slice(0, replicas);
+      const leaving = p.members.filter((m) => !keep.includes(m));
+      const used = keep.map((m) => m.index);
+      const planned = await planReplicas(opts, state, pool, version, used, replicas - keep.length);
+
       await state.ensure();
       const proxy = await control.ensure(proxyOpts, signal);
-      const p: PoolRecord = existing ?? { version, replicas, members: [] };
       p.replicas = replicas;
       pools[pool] = p;
       await state.savePools(pools);
-
-      // Dead or unhealthy replicas go; so do the highest-numbered ones above the count asked for.
-      const healthy = await readyMembers(p, signal);
-      const keep = [...healthy].sort((a, b) => a.index - b.index).slice(0, replicas);
-      const leaving = p.members.filter((m) => !keep.includes(m));
       if (leaving.length > 0) logger?.info(`${name}: stopping ${leaving.length} replica(s) of pool ${pool}`);
       await removeMembers(proxy, pools, pool, leaving, signal);
 
-      const planned = await planReplicas(
-        opts,
-        state,
-        pool,
-        version,
-        p.members.map((m) => m.index),
-        replicas - p.members.length,
-      );
       if (planned.length > 0)
         logger?.info(`${name}: starting ${planned.length} replica(s) of pool ${pool} (${version})`);
       const spawned: ReplicaRecord[] = [];

@@ -1,0 +1,441 @@
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  AbortedError,
+  ConfigInvalidError,
+  localTarget,
+  ReleaseError,
+  TargetOperationError,
+  type Weights,
+} from '../src/index.js';
+import { alive, LocalHarness, loadGenerator, recordedPids, until } from './helpers/sample.js';
+
+const h = new LocalHarness();
+afterEach(async () => {
+  const survivors = await h.cleanup();
+  expect(survivors, 'processes left behind after cleanup').toEqual([]);
+});
+
+const countBy = async (url: string, n: number, header = 'x-codegraph-pool') => {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(url);
+    const body = (await res.json()) as { pid?: number };
+    const key = header === 'pid' ? String(body.pid) : (res.headers.get(header) ?? 'none');
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+};
+
+const rejection = async (p: Promise<unknown>): Promise<ReleaseError> => {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ReleaseError);
+    return err as ReleaseError;
+  }
+  throw new Error('expected a rejection');
+};
+
+describe('localTarget: options and input', () => {
+  it('refuses bad options with CG_CONFIG_INVALID before creating the state directory', async () => {
+    const stateDir = path.join(await h.dir(), 'never-created');
+    const command = LocalHarness.command();
+    const bad: Array<Record<string, unknown>> = [
+      { stateDir: '', command },
+      { stateDir },
+      { stateDir, command, healthPath: 'health' },
+      { stateDir, command, readyTimeoutMs: 0 },
+      { stateDir, command, stopTimeoutMs: -1 },
+      { stateDir, command, proxyPort: 70_000 },
+      { stateDir, command, host: '0.0.0.0' },
+      { stateDir, command, readyTimout: 5 },
+    ];
+    for (const options of bad) {
+      expect(() => localTarget(options as never), JSON.stringify(Object.keys(options))).toThrow(
+        ConfigInvalidError,
+      );
+    }
+    await expect(stat(stateDir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('refuses bad provision requests and a bad command() result before spawning anything', async () => {
+    const stateDir = path.join(await h.dir(), 'state');
+    const target = await h.target({ stateDir, command: () => ({ command: '', args: [] }) });
+    for (const request of [
+      { pool: '../etc', version: 'v1', replicas: 1 },
+      { pool: 'ok', version: '', replicas: 1 },
+      { pool: 'ok', version: 'v1', replicas: 1.5 },
+      { pool: 'ok', version: 'v1', replicas: -1 },
+    ]) {
+      expect((await rejection(target.provision(request))).code).toBe('CG_CONFIG_INVALID');
+    }
+    await expect(stat(stateDir)).rejects.toMatchObject({ code: 'ENOENT' });
+    const err = await rejection(target.provision({ pool: 'ok', version: 'v1', replicas: 1 }));
+    expect(err.code).toBe('CG_CONFIG_INVALID');
+    expect(err.message).toMatch(/command must be a non-empty string/);
+    await expect(stat(stateDir)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await target.describe()).pools).toEqual([]);
+  });
+});
+
+describe('localTarget: provision', () => {
+  it('provisions two pools and sends exactly 90/10 of requests by smooth weighted round-robin', async () => {
+    const target = await h.target();
+    const a = await target.provision({ pool: 'stable', version: 'v1', replicas: 2 });
+    expect(a).toMatchObject({ name: 'stable', version: 'v1', replicas: 2, ready: 2, weight: 0 });
+    expect(a.endpoints).toHaveLength(2);
+    await target.provision({ pool: 'canary', version: 'v2', replicas: 1 });
+    await target.route({ stable: 90, canary: 10 });
+    const url = await target.endpoint();
+    expect(await countBy(`${url}/health`, 100)).toEqual({ stable: 90, canary: 10 });
+    const state = await target.describe();
+    expect(state.endpoint).toBe(url);
+    expect(state.pools.map((p) => [p.name, p.version, p.ready, p.weight])).toEqual([
+      ['stable', 'v1', 2, 90],
+      ['canary', 'v2', 1, 10],
+    ]);
+  });
+
+  it("round-robins across a pool's replicas and answers each endpoint directly", async () => {
+    const target = await h.target();
+    const pool = await target.provision({ pool: 'p', version: 'v1', replicas: 2 });
+    await target.route({ p: 100 });
+    const counts = await countBy(`${await target.endpoint()}/health`, 10, 'pid');
+    expect(Object.values(counts)).toEqual([5, 5]);
+    for (const endpoint of pool.endpoints) expect((await fetch(`${endpoint}/health`)).status).toBe(200);
+  });
+
+  it('is idempotent: provisioning the same pool again keeps the same processes', async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({ stateDir });
+    const first = await target.provision({ pool: 'p', version: 'v1', replicas: 2 });
+    const pids = await recordedPids(stateDir);
+    const again = await target.provision({ pool: 'p', version: 'v1', replicas: 2 });
+    expect(again).toEqual(first);
+    expect(await recordedPids(stateDir)).toEqual(pids);
+  });
+
+  it('replaces a replica that died and scales up and down on request', async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({ stateDir });
+    await target.provision({ pool: 'p', version: 'v1', replicas: 2 });
+    const [victim, survivor] = await recordedPids(stateDir);
+    process.kill(victim!, 'SIGKILL');
+    await until(() => !alive(victim!));
+    expect((await target.describe()).pools[0]).toMatchObject({ replicas: 2, ready: 1 });
+    const healed = await target.provision({ pool: 'p', version: 'v1', replicas: 2 });
+    expect(healed.ready).toBe(2);
+    const after = await recordedPids(stateDir);
+    expect(after).toContain(survivor);
+    expect(after).not.toContain(victim);
+    const up = await target.provision({ pool: 'p', version: 'v1', replicas: 3 });
+    expect(up.ready).toBe(3);
+    const threePids = (await recordedPids(stateDir)).slice(0, 3);
+    const down = await target.provision({ pool: 'p', version: 'v1', replicas: 1 });
+    expect(down).toMatchObject({ replicas: 1, ready: 1 });
+    expect(threePids.filter(alive)).toHaveLength(1);
+  });
+
+  it('refuses to reuse a pool name for another version and changes nothing', async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({ stateDir });
+    await target.provision({ pool: 'p', version: 'v1', replicas: 1 });
+    const before = await recordedPids(stateDir);
+    const err = await rejection(target.provision({ pool: 'p', version: 'v2', replicas: 1 }));
+    expect(err).toBeInstanceOf(ConfigInvalidError);
+    expect(err.message).toMatch(/pool p runs version v1, not v2/);
+    expect(await recordedPids(stateDir)).toEqual(before);
+    expect((await target.describe()).pools[0]).toMatchObject({ version: 'v1', ready: 1 });
+  });
+
+  it('reports a replica that crashes on start with its pool, version and log, and leaves no process', async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({
+      stateDir,
+      command: LocalHarness.command(
+        {},
+        { v9: { env: { FAULT_CRASH_ON_START: '1', API_KEY: 'crash-secret-123' } } },
+      ),
+    });
+    const err = await rejection(target.provision({ pool: 'broken', version: 'v9', replicas: 2 }));
+    expect(err).toBeInstanceOf(TargetOperationError);
+    expect(err.code).toBe('CG_TARGET_FAILED');
+    expect(err.message).toMatch(/pool broken \(version v9\) exited \(code 1\) before it was ready/);
+    expect(err.message).toContain('crashing on start');
+    expect(JSON.stringify(err.toJSON())).not.toContain('crash-secret-123');
+    expect(err.details).toMatchObject({ pool: 'broken', version: 'v9' });
+    expect(alive(err.details!.pid as number)).toBe(false);
+    expect((await target.describe()).pools).toEqual([]);
+    expect(await recordedPids(stateDir)).toHaveLength(1); // only the proxy remains
+    // The failed pool left no record, so it can be provisioned with a good version.
+    const fixed = await h.target({ stateDir });
+    expect((await fixed.provision({ pool: 'broken', version: 'v1', replicas: 1 })).ready).toBe(1);
+  });
+
+  it('stops a replica that misses the readiness deadline', async () => {
+    const target = await h.target({
+      readyTimeoutMs: 400,
+      command: LocalHarness.command({ args: ['--slow-start-ms', '30000'] }),
+    });
+    const err = await rejection(target.provision({ pool: 'slow', version: 'v1', replicas: 1 }));
+    expect(err.code).toBe('CG_TARGET_FAILED');
+    expect(err.message).toMatch(/did not answer \/health with 200 within 400 ms/);
+    await until(() => !alive(err.details!.pid as number), 5_000, 'slow replica stopped');
+  });
+
+  it('stops the half-started replica when a provision is cancelled', async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({
+      stateDir,
+      command: LocalHarness.command({ args: ['--slow-start-ms', '30000'] }),
+    });
+    const controller = new AbortController();
+    const pending = target.provision(
+      { pool: 'p', version: 'v1', replicas: 1 },
+      { signal: controller.signal },
+    );
+    let replicaPid = 0;
+    await until(async () => {
+      const pids = await recordedPids(stateDir);
+      replicaPid = pids.length === 2 ? pids[0]! : 0; // replica recorded (before the proxy in the list)
+      return replicaPid > 0;
+    });
+    controller.abort();
+    const err = await rejection(pending);
+    expect(err).toBeInstanceOf(AbortedError);
+    expect(alive(replicaPid)).toBe(false);
+    expect((await target.describe()).pools).toEqual([]);
+  });
+});
+
+describe('localTarget: route and retire', () => {
+  it('validates weights and changes nothing on bad input', async () => {
+    const target = await h.target();
+    await target.provision({ pool: 'a', version: 'v1', replicas: 1 });
+    await target.provision({ pool: 'empty', version: 'v2', replicas: 0 });
+    await target.route({ a: 100 });
+    const cases: Array<[Record<string, number>, string]> = [
+      [{ a: 90 }, 'CG_CONFIG_INVALID'],
+      [{ a: 50.5, empty: 49.5 }, 'CG_CONFIG_INVALID'],
+      [{ a: 110, empty: -10 }, 'CG_CONFIG_INVALID'],
+      [{ a: 50, ghost: 50 }, 'CG_CONFIG_INVALID'],
+      [{}, 'CG_CONFIG_INVALID'],
+      [{ a: 50, empty: 50 }, 'CG_TARGET_FAILED'],
+    ];
+    for (const [weights, code] of cases) {
+      expect((await rejection(target.route(weights))).code, JSON.stringify(weights)).toBe(code);
+    }
+    expect((await rejection(target.route(null as never))).code).toBe('CG_CONFIG_INVALID');
+    expect((await target.describe()).pools.map((p) => [p.name, p.weight])).toEqual([
+      ['a', 100],
+      ['empty', 0],
+    ]);
+    expect(await countBy(`${await target.endpoint()}/health`, 5)).toEqual({ a: 5 });
+  });
+
+  it('refuses to scale a weighted pool to zero', async () => {
+    const target = await h.target();
+    await target.provision({ pool: 'a', version: 'v1', replicas: 1 });
+    await target.route({ a: 100 });
+    expect((await rejection(target.provision({ pool: 'a', version: 'v1', replicas: 0 }))).code).toBe(
+      'CG_TARGET_FAILED',
+    );
+    expect((await target.describe()).pools[0]).toMatchObject({ ready: 1, weight: 100 });
+  });
+
+  it('refuses to retire a pool that still has weight, and retiring a missing pool is a no-op', async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({ stateDir });
+    await target.provision({ pool: 'old', version: 'v1', replicas: 1 });
+    await target.provision({ pool: 'new', version: 'v2', replicas: 1 });
+    await target.route({ old: 100 });
+    const oldPid = (await recordedPids(stateDir))[0]!;
+    const err = await rejection(target.retire('old'));
+    expect(err).toBeInstanceOf(TargetOperationError);
+    expect(err.message).toMatch(/still has weight 100/);
+    expect(alive(oldPid)).toBe(true);
+    await target.retire('never-existed');
+    await target.route({ new: 100 });
+    await target.retire('old');
+    await target.retire('old');
+    expect(alive(oldPid)).toBe(false);
+    expect((await target.describe()).pools.map((p) => p.name)).toEqual(['new']);
+  });
+
+  it('drops no request while weights move from v1 to v2 and v1 is retired, under continuous load', async () => {
+    const target = await h.target();
+    await target.provision({ pool: 'v1', version: 'v1', replicas: 2 });
+    await target.route({ v1: 100 });
+    const load = loadGenerator(`${await target.endpoint()}/api/v1/search?q=graph`);
+    try {
+      await load.more(50);
+      await target.provision({ pool: 'v2', version: 'v2', replicas: 2 });
+      for (const weights of [{ v1: 90, v2: 10 }, { v1: 50, v2: 50 }, { v2: 100 }] as Weights[]) {
+        await target.route(weights);
+        await load.more(50);
+      }
+      await target.retire('v1');
+      await load.more(50);
+    } finally {
+      await load.stop();
+    }
+    expect(load.stats.failures).toEqual([]);
+    expect(load.stats.byPool.v1).toBeGreaterThan(50);
+    expect(load.stats.byPool.v2).toBeGreaterThan(50);
+  });
+
+  it('drops no request while a pool scales down from 3 replicas to 1, under continuous load', async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({
+      stateDir,
+      command: LocalHarness.command({ args: ['--latency-ms', '5'] }),
+    });
+    await target.provision({ pool: 'p', version: 'v1', replicas: 3 });
+    await target.route({ p: 100 });
+    const before = await recordedPids(stateDir);
+    const load = loadGenerator(`${await target.endpoint()}/api/v1/search?q=graph`, 6);
+    try {
+      await load.more(60);
+      await target.provision({ pool: 'p', version: 'v1', replicas: 1 });
+      await load.more(60);
+    } finally {
+      await load.stop();
+    }
+    expect(load.stats.failures).toEqual([]);
+    expect(before.slice(0, 3).filter(alive)).toHaveLength(1);
+  });
+
+  it('retries a GET on another replica when one dies, but does not replay a POST', async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({ stateDir });
+    await target.provision({ pool: 'p', version: 'v1', replicas: 2 });
+    await target.route({ p: 100 });
+    const url = await target.endpoint();
+    const [victim] = await recordedPids(stateDir);
+    process.kill(victim!, 'SIGKILL');
+    await until(() => !alive(victim!));
+    const gets = await Promise.all(
+      Array.from({ length: 10 }, () => fetch(`${url}/health`).then((r) => r.status)),
+    );
+    expect(gets).toEqual(Array(10).fill(200));
+    const posts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        body: JSON.stringify({ query: '{ version }' }),
+      });
+      posts.push(res.status);
+    }
+    expect(posts.filter((s) => s === 502)).toHaveLength(2);
+    expect(posts.filter((s) => s === 200)).toHaveLength(2);
+    const metrics = await (await fetch(`${await controlUrl(stateDir)}/metrics`)).text();
+    expect(metrics).toMatch(/codegraph_proxy_upstream_retries_total\{pool="p"\} [1-9]/);
+  });
+});
+
+async function controlUrl(stateDir: string) {
+  const proxy = JSON.parse(await readFile(path.join(stateDir, 'proxy.json'), 'utf8')) as {
+    host: string;
+    controlPort: number;
+  };
+  return `http://${proxy.host}:${proxy.controlPort}`;
+}
+
+describe('localTarget: traffic figures', () => {
+  it('counts requests, errors and latency per pool, and starts afresh on reset', async () => {
+    const target = await h.target({
+      command: LocalHarness.command({}, { v2: { args: ['--error-rate', '0.5'] } }),
+    });
+    await target.provision({ pool: 'stable', version: 'v1', replicas: 1 });
+    await target.provision({ pool: 'canary', version: 'v2', replicas: 1 });
+    await target.route({ stable: 50, canary: 50 });
+    const url = await target.endpoint();
+    for (let i = 0; i < 20; i++) await (await fetch(`${url}/api/v1/search?q=x`)).arrayBuffer();
+    const stable = await target.traffic('stable');
+    const canary = await target.traffic('canary');
+    expect(stable).toMatchObject({ pool: 'stable', requests: 10, errors: 0 });
+    expect(canary).toMatchObject({ pool: 'canary', requests: 10, errors: 5 });
+    expect(stable.latencyMs).toHaveLength(10);
+    expect(stable.latencyMs.every((ms) => ms > 0 && ms < 5_000)).toBe(true);
+    expect(Number.isNaN(Date.parse(stable.since))).toBe(false);
+    await target.resetTraffic('canary');
+    expect(await target.traffic('canary')).toMatchObject({ requests: 0, errors: 0, latencyMs: [] });
+    expect((await target.traffic('stable')).requests).toBe(10);
+    expect((await rejection(target.traffic('ghost'))).code).toBe('CG_CONFIG_INVALID');
+  });
+
+  it('exposes per-pool Prometheus metrics on the control port and tags every response with its pool', async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({ stateDir });
+    await target.provision({ pool: 'stable', version: 'v1', replicas: 1 });
+    await target.route({ stable: 100 });
+    const url = await target.endpoint();
+    for (const p of ['/health', '/api/v1/search?q=a', '/no-such-page']) {
+      expect((await fetch(url + p)).headers.get('x-codegraph-pool')).toBe('stable');
+    }
+    const control = await controlUrl(stateDir);
+    const text = await (await fetch(`${control}/metrics`)).text();
+    expect(text).toContain('codegraph_proxy_requests_total{pool="stable",version="v1",code="200"} 2');
+    expect(text).toContain('codegraph_proxy_requests_total{pool="stable",version="v1",code="404"} 1');
+    expect(text).toMatch(/codegraph_proxy_request_duration_seconds_bucket\{pool="stable",le="\+Inf"\} 3/);
+    expect(text).toMatch(/codegraph_proxy_request_duration_seconds_count\{pool="stable"\} 3/);
+    // The control API's write side needs the token kept in proxy.json (mode 0600).
+    const put = await fetch(`${control}/routes`, { method: 'PUT', body: '{"pools":{}}' });
+    expect(put.status).toBe(401);
+    expect((await stat(path.join(stateDir, 'proxy.json'))).mode & 0o077).toBe(0);
+  });
+});
+
+describe('localTarget: adoption, crashes and cleanup', () => {
+  it('lets a second instance on the same stateDir adopt the proxy and replicas', async () => {
+    const stateDir = await h.dir();
+    const first = await h.target({ stateDir });
+    await first.provision({ pool: 'v1', version: 'v1', replicas: 2 });
+    await first.route({ v1: 100 });
+    const url = await first.endpoint();
+    const pids = await recordedPids(stateDir);
+    await first.close();
+    const second = await h.target({ stateDir });
+    expect(await second.describe()).toEqual(await first.describe());
+    expect(await second.endpoint()).toBe(url);
+    await second.provision({ pool: 'v1', version: 'v1', replicas: 2 });
+    expect(await recordedPids(stateDir)).toEqual(pids);
+    await second.provision({ pool: 'v2', version: 'v2', replicas: 1 });
+    await second.route({ v2: 100 });
+    expect(await countBy(`${url}/health`, 3)).toEqual({ v2: 3 });
+  });
+
+  it('brings a killed proxy back on the same port with the same routes', async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({ stateDir });
+    await target.provision({ pool: 'a', version: 'v1', replicas: 1 });
+    await target.provision({ pool: 'b', version: 'v2', replicas: 1 });
+    await target.route({ a: 75, b: 25 });
+    const url = await target.endpoint();
+    const proxyPid = (await recordedPids(stateDir)).at(-1)!;
+    process.kill(proxyPid, 'SIGKILL');
+    await until(() => !alive(proxyPid));
+    expect((await target.describe()).endpoint).toBeUndefined();
+    expect(await target.endpoint()).toBe(url);
+    expect((await recordedPids(stateDir)).at(-1)).not.toBe(proxyPid);
+    expect(await countBy(`${url}/health`, 8)).toEqual({ a: 6, b: 2 });
+  });
+
+  it('destroy() stops every replica and the proxy and leaves no process behind', async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({ stateDir });
+    await target.provision({ pool: 'a', version: 'v1', replicas: 2 });
+    await target.provision({ pool: 'b', version: 'v2', replicas: 1 });
+    await target.route({ a: 100 });
+    const pids = await recordedPids(stateDir);
+    expect(pids).toHaveLength(4);
+    expect(pids.every(alive)).toBe(true);
+    await target.destroy();
+    expect(pids.filter(alive)).toEqual([]);
+    expect(await recordedPids(stateDir)).toEqual([]);
+    expect((await target.describe()).pools).toEqual([]);
+    await target.destroy();
+  });
+});
