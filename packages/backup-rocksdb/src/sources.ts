@@ -82,6 +82,11 @@ export interface AdminApiCheckpointOptions {
   pauseIndexing?: boolean;
   /** Time limit of each admin call, in milliseconds. @default 600000 */
   timeoutMs?: number;
+  /**
+   * The admin API's paths, where a service names them differently.
+   * @default { pause: '/api/v1/admin/pause-indexing', checkpoint: '/api/v1/admin/checkpoint', resume: '/api/v1/admin/resume-indexing' }
+   */
+  endpoints?: { pause?: string; checkpoint?: string; resume?: string };
 }
 
 /**
@@ -107,6 +112,11 @@ export function adminApiCheckpoint(options: AdminApiCheckpointOptions): Snapshot
     throw new ConfigInvalidError('adminApiCheckpoint: apiKey is required (the Bearer key of the admin API)');
   }
   const timeoutMs = options.timeoutMs ?? 600_000;
+  const endpoints = {
+    pause: options.endpoints?.pause ?? '/api/v1/admin/pause-indexing',
+    checkpoint: options.endpoints?.checkpoint ?? '/api/v1/admin/checkpoint',
+    resume: options.endpoints?.resume ?? '/api/v1/admin/resume-indexing',
+  };
   const call = async (path: string, body: unknown, signal: AbortSignal | undefined): Promise<void> => {
     const url = new URL(path, base);
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -146,14 +156,14 @@ export function adminApiCheckpoint(options: AdminApiCheckpointOptions): Snapshot
       const resume = async (): Promise<void> => {
         if (!paused) return;
         paused = false;
-        await call('/api/v1/admin/resume-indexing', {}, undefined);
+        await call(endpoints.resume, {}, undefined);
       };
       try {
         if (options.pauseIndexing !== false) {
-          await call('/api/v1/admin/pause-indexing', {}, ctx.signal);
+          await call(endpoints.pause, {}, ctx.signal);
           paused = true;
         }
-        await call('/api/v1/admin/checkpoint', { path: dir }, ctx.signal);
+        await call(endpoints.checkpoint, { path: dir }, ctx.signal);
         await checkCheckpoint(dir);
       } catch (err) {
         await resume().catch((e) =>

@@ -1,7 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { chmod, mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll } from 'vitest';
 
 const INSTALL_HINT = 'run `bash scripts/install-test-deps.sh` (or `apt-get install rocksdb-tools`)';
@@ -44,6 +44,7 @@ export function tempDirs(): (label?: string) => Promise<string> {
 export async function fillDatabase(db: string, options: { num: number; seed: number; writes?: number }) {
   // fillrandom wants a fresh database; `overwrite` adds `writes` random keys to an existing one.
   const existing = options.writes !== undefined;
+  await mkdir(dirname(db), { recursive: true });
   await run('db_bench', [
     `--benchmarks=${existing ? 'overwrite' : 'fillrandom'}`,
     `--db=${db}`,
