@@ -1,4 +1,12 @@
 // Built-in verifiers: the deployment validation suite, Prometheus analysis and proxy analysis.
 export { gateDefaults } from '../analysis/gate.js';
 export * from './http/index.js';
+export {
+  type MetricThreshold,
+  type PrometheusAnalysisOptions,
+  type PrometheusMetric,
+  prometheusAnalysis,
+  prometheusDefaults,
+} from './prometheus/index.js';
+export { type CodegraphSloOptions, codegraphSlo, codegraphSloDefaults } from './prometheus/slo.js';
 export type { LatencySummary } from './utils/stats.js';

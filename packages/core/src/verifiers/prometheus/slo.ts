@@ -1,0 +1,99 @@
+import { ConfigInvalidError } from '../../errors.js';
+import type { PrometheusMetric } from './index.js';
+import { parseDuration } from './template.js';
+
+/** Options of {@link codegraphSlo}; the defaults are the seeds' performance targets and alert rules. */
+export interface CodegraphSloOptions {
+  /**
+   * Label matchers that select the pool under test, inside `{...}`; the scrape config must attach them
+   * to each pool's targets. @default 'pool="{{pool}}"'
+   */
+  selector?: string;
+  /** The `rate()` window, a PromQL duration. @default '1m' */
+  window?: string;
+  /** Highest P95 latency in milliseconds (release guide: "Sub-50ms P95"). @default 50 */
+  maxP95LatencyMs?: number;
+  /** Lowest throughput in requests per second (release guide: ">10,000 QPS"). @default 10000 */
+  minThroughputRps?: number;
+  /** Lowest cache hit ratio (alert `LowCacheHitRate`: `cache_hit_ratio < 0.92`). @default 0.92 */
+  minCacheHitRatio?: number;
+  /** Highest resident memory in bytes (release guide: "<500MB footprint"). @default 524288000 */
+  maxMemoryBytes?: number;
+  /** Highest share of 5xx answers (manual's `CodeGraphHighErrorRate`: `> 0.05`). @default 0.05 */
+  maxErrorRate?: number;
+  /** The status-code label of `http_requests_total`. @default 'code' */
+  statusLabel?: string;
+}
+
+/** The defaults {@link CodegraphSloOptions} documents. */
+export const codegraphSloDefaults = Object.freeze({
+  selector: 'pool="{{pool}}"',
+  window: '1m',
+  maxP95LatencyMs: 50,
+  minThroughputRps: 10_000,
+  minCacheHitRatio: 0.92,
+  maxMemoryBytes: 500 * 1024 * 1024,
+  maxErrorRate: 0.05,
+  statusLabel: 'code',
+});
+
+/**
+ * CodeGraph's service-level objectives from the seeds as ready Prometheus metrics, per pool:
+ * `p95_latency_ms` (`histogram_quantile(0.95, ...http_request_duration_seconds_bucket...)`),
+ * `throughput_rps` (`rate(http_requests_total)`), `cache_hit_ratio`, `memory_bytes`
+ * (`process_resident_memory_bytes`) and `error_rate` (5xx share; no 5xx at all counts as 0, no traffic
+ * at all stays empty and so inconclusive).
+ *
+ * @example
+ * ```ts
+ * prometheusAnalysis({ url, metrics: codegraphSlo({ minThroughputRps: 100, window: '2m' }) })
+ * ```
+ */
+export function codegraphSlo(options: CodegraphSloOptions = {}): PrometheusMetric[] {
+  const o = {
+    ...codegraphSloDefaults,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  };
+  if (Number.isNaN(parseDuration(o.window))) {
+    throw new ConfigInvalidError(
+      `codegraphSlo: window must be a PromQL duration like 1m, got ${JSON.stringify(o.window)}`,
+    );
+  }
+  if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(o.statusLabel))
+    throw new ConfigInvalidError('codegraphSlo: statusLabel must be a label name');
+  const sel = o.selector;
+  const w = o.window;
+  const and = sel ? `${sel},` : '';
+  return [
+    {
+      name: 'p95_latency_ms',
+      query: `histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{${sel}}[${w}]))) * 1000`,
+      threshold: { max: o.maxP95LatencyMs },
+      unit: ' ms',
+    },
+    {
+      name: 'throughput_rps',
+      query: `sum(rate(http_requests_total{${sel}}[${w}]))`,
+      threshold: { min: o.minThroughputRps },
+      unit: ' rps',
+    },
+    {
+      name: 'cache_hit_ratio',
+      query: `min(cache_hit_ratio{${sel}})`,
+      threshold: { min: o.minCacheHitRatio },
+    },
+    {
+      name: 'memory_bytes',
+      query: `max(process_resident_memory_bytes{${sel}})`,
+      threshold: { max: o.maxMemoryBytes },
+      unit: ' B',
+    },
+    {
+      name: 'error_rate',
+      query:
+        `(sum(rate(http_requests_total{${and}${o.statusLabel}=~"5.."}[${w}])) or vector(0))` +
+        ` / sum(rate(http_requests_total{${sel}}[${w}]))`,
+      threshold: { max: o.maxErrorRate },
+    },
+  ];
+}
