@@ -1,6 +1,10 @@
-import { readFile, stat } from 'node:fs/promises';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   AbortedError,
   ConfigInvalidError,
@@ -9,7 +13,16 @@ import {
   TargetOperationError,
   type Weights,
 } from '../src/index.js';
-import { alive, LocalHarness, loadGenerator, recordedPids, until } from './helpers/sample.js';
+import {
+  alive,
+  LocalHarness,
+  loadGenerator,
+  recordedPids,
+  sampleServerPath,
+  until,
+} from './helpers/sample.js';
+
+const run = promisify(execFile);
 
 const h = new LocalHarness();
 afterEach(async () => {
@@ -437,5 +450,114 @@ describe('localTarget: adoption, crashes and cleanup', () => {
     expect(await recordedPids(stateDir)).toEqual([]);
     expect((await target.describe()).pools).toEqual([]);
     await target.destroy();
+  });
+});
+
+describe('localTarget: from the built package (ESM and CommonJS)', () => {
+  const coreDir = fileURLToPath(new URL('..', import.meta.url));
+  const repoRoot = path.join(coreDir, '..', '..');
+  let built = '';
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    built = await mkdtemp(path.join(tmpdir(), 'cg-core-built-'));
+    // The bundles import undici and prom-client: let them resolve from the repository's node_modules.
+    await symlink(path.join(repoRoot, 'node_modules'), path.join(built, 'node_modules'), 'dir');
+    const tsup = path.join(repoRoot, 'node_modules', '.bin', 'tsup');
+    await run(tsup, ['--out-dir', path.join(built, 'dist'), '--no-dts'], { cwd: coreDir });
+  }, 120_000);
+  afterEach(async () => {
+    for (const child of children.splice(0))
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  afterAll(async () => {
+    if (built) await rm(built, { recursive: true, force: true });
+  });
+
+  /** Runs a script next to the build; resolves with its first stdout line (JSON). */
+  async function engine(file: string, source: string, stateDir: string) {
+    await writeFile(path.join(built, file), source);
+    const child = spawn(process.execPath, [path.join(built, file), stateDir, sampleServerPath], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    h.pids.add(child.pid!);
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    await until(() => out.includes('\n') || child.exitCode !== null, 30_000, `${file} to report`);
+    if (!out.includes('\n')) throw new Error(`${file} exited ${child.exitCode}: ${err}`);
+    return { child, line: JSON.parse(out.split('\n')[0]!) as Record<string, unknown> };
+  }
+
+  const command = `({ version, port }) => ({ command: process.execPath, args: [process.argv[3], '--port', String(port), '--version', version] })`;
+
+  it('keeps serving when the engine is SIGKILLed mid-release, and a new instance adopts everything', async () => {
+    const stateDir = await h.dir();
+    const { child, line } = await engine(
+      'engine.mjs',
+      `import { localTarget } from './dist/index.js';
+const target = localTarget({ stateDir: process.argv[2], command: ${command} });
+await target.provision({ pool: 'v1', version: 'v1', replicas: 2 });
+await target.route({ v1: 100 });
+await target.provision({ pool: 'v2', version: 'v2', replicas: 1 });
+await target.route({ v1: 50, v2: 50 });
+console.log(JSON.stringify({ endpoint: await target.endpoint() }));
+setInterval(() => {}, 60_000); // an engine mid-release, until it is killed
+`,
+      stateDir,
+    );
+    const pids = await recordedPids(stateDir);
+    expect(pids).toHaveLength(4);
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    expect(pids.every(alive)).toBe(true);
+    const url = line.endpoint as string;
+    expect(await countBy(`${url}/health`, 10)).toEqual({ v1: 5, v2: 5 });
+
+    const adopter = await h.target({ stateDir });
+    const state = await adopter.describe();
+    expect(state.endpoint).toBe(url);
+    expect(state.pools.map((p) => [p.name, p.ready, p.weight])).toEqual([
+      ['v1', 2, 50],
+      ['v2', 1, 50],
+    ]);
+    await adopter.provision({ pool: 'v1', version: 'v1', replicas: 2 });
+    await adopter.provision({ pool: 'v2', version: 'v2', replicas: 1 });
+    expect(await recordedPids(stateDir)).toEqual(pids);
+    await adopter.route({ v2: 100 });
+    await adopter.retire('v1');
+    expect(await countBy(`${url}/health`, 4)).toEqual({ v2: 4 });
+    await adopter.destroy();
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
+  it('runs from the CommonJS build, finding its proxy next to the bundle', async () => {
+    const stateDir = await h.dir();
+    const { child, line } = await engine(
+      'engine.cjs',
+      `const { readFileSync } = require('node:fs');
+const { localTarget } = require('./dist/index.cjs');
+(async () => {
+  const target = localTarget({ stateDir: process.argv[2], command: ${command} });
+  await target.provision({ pool: 'cjs', version: 'v7', replicas: 1 });
+  await target.route({ cjs: 100 });
+  const res = await fetch((await target.endpoint()) + '/health');
+  const proxy = JSON.parse(readFileSync(process.argv[2] + '/proxy.json', 'utf8'));
+  const line = { pool: res.headers.get('x-codegraph-pool'), body: await res.json(), proxyPid: proxy.pid };
+  await target.destroy();
+  console.log(JSON.stringify(line));
+})().catch((err) => { console.error(err); process.exit(1); });
+`,
+      stateDir,
+    );
+    await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r(null)));
+    expect(child.exitCode).toBe(0);
+    expect(line).toMatchObject({ pool: 'cjs', body: { status: 'healthy', version: 'v7' } });
+    const body = line.body as { pid: number };
+    expect(alive(body.pid)).toBe(false);
+    expect(alive(line.proxyPid as number)).toBe(false);
   });
 });
