@@ -115,8 +115,10 @@ export function fanOut(notifiers: ReadonlyArray<Notifier>, options: FanOutOption
     ...(events ? { events } : {}),
     notify,
     async close() {
-      await Promise.allSettled(pending);
-      await Promise.allSettled(notifiers.map((n) => n.close?.()));
+      // Bounded like a delivery: a notifier that never settles is not waited for past the budget.
+      const deadline = AbortSignal.timeout(budgetMs);
+      const all = Promise.allSettled([...pending, ...notifiers.map((n) => n.close?.())]);
+      await race(all, deadline).catch(() => undefined);
     },
   } satisfies Notifier;
 }
