@@ -107,7 +107,9 @@ async function scanDatabase(
     return {
       path: named ? `rocksdb/${named[1]}` : 'rocksdb',
       problem: 'scan',
-      detail: message.replaceAll(join(work, 'db'), 'rocksdb').slice(0, 1000),
+      detail: `ldb scan: ${message.slice(message.indexOf(' failed: ') + 9)}`
+        .replaceAll(join(work, 'db'), 'rocksdb')
+        .slice(0, 1000),
     };
   } finally {
     await rm(work, { recursive: true, force: true });
