@@ -3,3 +3,4 @@
 
 export * from './backup.js';
 export * from './notifier.js';
+export * from './target.js';
