@@ -9,4 +9,5 @@ export {
   prometheusDefaults,
 } from './prometheus/index.js';
 export { type CodegraphSloOptions, codegraphSlo, codegraphSloDefaults } from './prometheus/slo.js';
+export { type ProxyAnalysisOptions, proxyAnalysis, proxyAnalysisDefaults } from './proxy.js';
 export type { LatencySummary } from './utils/stats.js';
