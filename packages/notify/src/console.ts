@@ -2,7 +2,14 @@ import type { Notifier } from '@codegraph/release-core';
 import { noticeText } from './templates.js';
 import { type DestinationOptions, destination } from './utils/destination.js';
 
-/** Options of {@link consoleNotifier}. */
+/**
+ * Options of {@link consoleNotifier}.
+ *
+ * @example
+ * ```ts
+ * const options: ConsoleOptions = { format: 'json', stream: process.stderr, minSeverity: 'P2' }
+ * ```
+ */
 export interface ConsoleOptions
   extends Omit<
     DestinationOptions,

@@ -19,7 +19,14 @@ export const discordLimits = {
   total: 6000,
 } as const;
 
-/** Options of {@link discord}. */
+/**
+ * Options of {@link discord}.
+ *
+ * @example
+ * ```ts
+ * const options: DiscordOptions = { webhookUrl: process.env.DISCORD_WEBHOOK_URL!, username: 'Release bot' }
+ * ```
+ */
 export interface DiscordOptions extends DestinationOptions {
   /** The webhook URL (`https://discord.com/api/webhooks/<id>/<token>`). Its token is a secret. */
   webhookUrl: string;

@@ -12,7 +12,15 @@ import {
 import { checkNumbers } from './utils/destination.js';
 import { deliveryQueue } from './utils/queue.js';
 
-/** What {@link FanOutOptions.onError} receives. */
+/**
+ * What {@link FanOutOptions.onError} receives.
+ *
+ * @example
+ * ```ts
+ * const onError = ({ notifier, event, error }: FanOutFailure) =>
+ *   console.warn(`${notifier} missed ${event.type}: ${error.code}`)
+ * ```
+ */
 export interface FanOutFailure {
   /** The failing notifier's name. */
   notifier: string;
@@ -21,7 +29,14 @@ export interface FanOutFailure {
   error: ReleaseError;
 }
 
-/** Options of {@link fanOut}. */
+/**
+ * Options of {@link fanOut}.
+ *
+ * @example
+ * ```ts
+ * const options: FanOutOptions = { deliveryTimeoutMs: 5_000, onError: ({ notifier }) => failures.inc({ notifier }) }
+ * ```
+ */
 export interface FanOutOptions {
   /** The combined notifier's name. @default 'fan-out' */
   name?: string;

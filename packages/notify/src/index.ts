@@ -1,9 +1,9 @@
 export { type ConsoleOptions, consoleNotifier } from './console.js';
-export { type DiscordOptions, discord, discordLimits } from './discord.js';
+export { type DiscordOptions, discord } from './discord.js';
 export { type FanOutFailure, type FanOutOptions, fanOut } from './fanout.js';
-export { type PagerDutyOptions, type PagerDutySeverity, pagerDuty, pagerDutyLimits } from './pagerduty.js';
-export { type SlackOptions, slack, slackLimits } from './slack.js';
-export { type TeamsOptions, teams, teamsLimits } from './teams.js';
+export { type PagerDutyOptions, type PagerDutySeverity, pagerDuty } from './pagerduty.js';
+export { type SlackOptions, slack } from './slack.js';
+export { type TeamsOptions, teams } from './teams.js';
 export {
   type Notice,
   type NoticeField,

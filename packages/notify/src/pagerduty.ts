@@ -6,10 +6,24 @@ import { truncate } from './utils/text.js';
 /** PagerDuty Events API v2 limits. */
 export const pagerDutyLimits = { summary: 1024, dedupKey: 255 } as const;
 
-/** PagerDuty's event severities. */
+/**
+ * PagerDuty's event severities.
+ *
+ * @example
+ * ```ts
+ * const severities: Partial<Record<Severity, PagerDutySeverity>> = { P1: 'critical' }
+ * ```
+ */
 export type PagerDutySeverity = 'critical' | 'error' | 'warning' | 'info';
 
-/** Options of {@link pagerDuty}. */
+/**
+ * Options of {@link pagerDuty}.
+ *
+ * @example
+ * ```ts
+ * const options: PagerDutyOptions = { routingKey: process.env.PAGERDUTY_ROUTING_KEY!, source: 'codegraph-api.prod' }
+ * ```
+ */
 export interface PagerDutyOptions extends DestinationOptions {
   /** The 32-character integration key of an Events API v2 integration. A secret: never logged. */
   routingKey: string;

@@ -16,7 +16,14 @@ export const slackLimits = {
   text: 40_000,
 } as const;
 
-/** Options of {@link slack}. */
+/**
+ * Options of {@link slack}.
+ *
+ * @example
+ * ```ts
+ * const options: SlackOptions = { webhookUrl: process.env.SLACK_WEBHOOK_URL!, notices: ['release.promoted', 'release.rolled-back'] }
+ * ```
+ */
 export interface SlackOptions extends DestinationOptions {
   /**
    * The incoming webhook URL (`https://hooks.slack.com/services/T…/B…/…`). Its path is the secret:

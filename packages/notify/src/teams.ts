@@ -12,7 +12,14 @@ export const teamsLimits = {
   cardVersion: '1.4',
 } as const;
 
-/** Options of {@link teams}. */
+/**
+ * Options of {@link teams}.
+ *
+ * @example
+ * ```ts
+ * const options: TeamsOptions = { webhookUrl: process.env.TEAMS_WORKFLOW_URL!, minSeverity: 'P1' }
+ * ```
+ */
 export interface TeamsOptions extends DestinationOptions {
   /**
    * The URL of a Teams Workflows "When a Teams webhook request is received" trigger

@@ -9,7 +9,14 @@ import type {
 } from '@codegraph/release-core';
 import { formatDuration } from './utils/text.js';
 
-/** What a notice announces. Routing (`notices`) and PagerDuty's trigger/resolve choice use it. */
+/**
+ * What a notice announces. Routing (`notices`) and PagerDuty's trigger/resolve choice use it.
+ *
+ * @example
+ * ```ts
+ * const incidentsOnly: NoticeKind[] = ['incident.opened', 'incident.resolved', 'release.failed']
+ * ```
+ */
 export type NoticeKind =
   /** A release began. */
   | 'release.started'
@@ -30,7 +37,14 @@ export type NoticeKind =
   /** A backup could not be created. */
   | 'backup.failed';
 
-/** Every notice kind, in the order a run produces them. */
+/**
+ * Every notice kind, in the order a run produces them.
+ *
+ * @example
+ * ```ts
+ * const allButStarts = noticeKinds.filter((k) => k !== 'release.started')
+ * ```
+ */
 export const noticeKinds: readonly NoticeKind[] = [
   'release.started',
   'weight.changed',
@@ -43,7 +57,14 @@ export const noticeKinds: readonly NoticeKind[] = [
   'incident.resolved',
 ];
 
-/** One labelled value: `Status: Investigating`. */
+/**
+ * One labelled value: `Status: Investigating`.
+ *
+ * @example
+ * ```ts
+ * const field: NoticeField = { label: 'Status', value: 'Investigating' }
+ * ```
+ */
 export interface NoticeField {
   label: string;
   value: string;
@@ -52,6 +73,12 @@ export interface NoticeField {
 /**
  * A destination-neutral message: every destination renders the same notice in its own format
  * (Block Kit, Adaptive Card, embed, PagerDuty event, JSON, text).
+ *
+ * @example
+ * ```ts
+ * const notice = renderNotice(event)
+ * if (notice?.severity === 'P0') page(notice.title)
+ * ```
  */
 export interface Notice {
   kind: NoticeKind;
@@ -78,6 +105,12 @@ export interface Notice {
 /**
  * Replaces the notice of one event type. Receives the event and the default notice (or `null` when
  * the default says nothing); returns the notice to send, or `null` to send nothing.
+ *
+ * @example
+ * ```ts
+ * const started: Template<'run.started'> = (event, fallback) =>
+ *   fallback && { ...fallback, title: `Deploying ${event.version}` }
+ * ```
  */
 export type Template<T extends ReleaseEventType> = (
   event: ReleaseEventOf<T>,
@@ -97,7 +130,14 @@ export type Template<T extends ReleaseEventType> = (
  */
 export type Templates = { [T in ReleaseEventType]?: Template<T> };
 
-/** Wording of the runbook templates. */
+/**
+ * Wording of the runbook templates.
+ *
+ * @example
+ * ```ts
+ * slack({ webhookUrl, service: 'CodeGraph API', nextUpdate: 'In 30 minutes' })
+ * ```
+ */
 export interface RunbookWording {
   /** The service name in titles. @default 'CodeGraph' */
   service?: string;
@@ -109,7 +149,14 @@ export interface RunbookWording {
   postIncident?: string;
 }
 
-/** Options of {@link renderNotice}. */
+/**
+ * Options of {@link renderNotice}.
+ *
+ * @example
+ * ```ts
+ * const options: RenderOptions = { weightChanges: true, templates: { 'backup.failed': () => null } }
+ * ```
+ */
 export interface RenderOptions extends RunbookWording {
   templates?: Templates | undefined;
   /** Announce traffic weight changes. @default false */

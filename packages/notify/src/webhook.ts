@@ -4,10 +4,24 @@ import type { Notice } from './templates.js';
 import { type DestinationOptions, destination, parseWebhookUrl } from './utils/destination.js';
 import { describeUrl, urlSecrets } from './utils/redact.js';
 
-/** The header that carries the signature: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
+/**
+ * The header that carries the signature: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
+ *
+ * @example
+ * ```ts
+ * const header = req.headers[signatureHeader] // 't=1767000000,v1=5f2b…'
+ * ```
+ */
 export const signatureHeader = 'x-codegraph-signature';
 
-/** Options of {@link webhook}. */
+/**
+ * Options of {@link webhook}.
+ *
+ * @example
+ * ```ts
+ * const options: WebhookOptions = { url: 'https://ops.example.com/hooks/release', secret: process.env.RELEASE_HOOK_SECRET! }
+ * ```
+ */
 export interface WebhookOptions extends DestinationOptions {
   /** Where to POST. Its path and query are treated as secrets. */
   url: string;
@@ -17,7 +31,15 @@ export interface WebhookOptions extends DestinationOptions {
   headers?: Record<string, string>;
 }
 
-/** The JSON body a {@link webhook} POSTs. */
+/**
+ * The JSON body a {@link webhook} POSTs.
+ *
+ * @example
+ * ```ts
+ * const payload = JSON.parse(rawBody) as WebhookPayload
+ * if (payload.notice.kind === 'incident.opened') openTicket(payload.notice.title)
+ * ```
+ */
 export interface WebhookPayload {
   /** Unique per notice; the same on every retry, so a receiver can drop duplicates. */
   id: string;
@@ -96,7 +118,14 @@ export function signWebhook(
   return `t=${unixSeconds},v1=${hex}`;
 }
 
-/** Options of {@link verifyWebhookSignature}. */
+/**
+ * Options of {@link verifyWebhookSignature}.
+ *
+ * @example
+ * ```ts
+ * const options: VerifyWebhookOptions = { secret, header: req.headers['x-codegraph-signature'] as string, body: rawBody }
+ * ```
+ */
 export interface VerifyWebhookOptions {
   secret: string;
   /** The `X-CodeGraph-Signature` header as received. */

@@ -23,7 +23,14 @@ import { type DeliveryPolicy, type PostRequest, type PostResult, post, sanitize 
 import { dedupWindow, deliveryQueue } from './queue.js';
 import { type Redact, redactor } from './redact.js';
 
-/** Options every destination accepts: routing, templates, dedup and delivery. */
+/**
+ * Options every destination accepts: routing, templates, dedup and delivery.
+ *
+ * @example
+ * ```ts
+ * const routing: DestinationOptions = { minSeverity: 'P2', dedupWindowMs: 60_000, deliveryTimeoutMs: 5_000 }
+ * ```
+ */
 export interface DestinationOptions extends RunbookWording {
   /** The notifier's name in logs, errors and `notification.failed` events. @default the system's name, e.g. `'slack'` */
   name?: string;
