@@ -109,23 +109,23 @@ function snapshot(pools: Map<string, PoolState>): TargetState {
 export const shape = (state: TargetState) => state.pools.map((p) => [p.name, p.version, p.weight]);
 
 /** One line per action, as the engine logs them (short form). */
-export function steps(actions: Action[]): string[] {
-  return actions.map((a) => {
-    switch (a.type) {
-      case 'provision':
-        return `provision ${a.pool}=${a.version}x${a.replicas}`;
-      case 'route':
-        return `route ${Object.entries(a.weights)
-          .map(([p, w]) => `${p}=${w}`)
-          .join(',')}`;
-      case 'analyze':
-        return `analyze ${a.name} ${a.pools?.join(',') ?? ''}`.trim();
-      case 'pause':
-        return a.durationMs === undefined ? 'pause until approved' : `pause ${a.durationMs}`;
-      case 'promote':
-        return `promote ${a.pool}`;
-      case 'retire':
-        return `retire ${a.pool}`;
-    }
-  });
+export const steps = (actions: Action[]): string[] => actions.map(step);
+
+function step(a: Action): string {
+  switch (a.type) {
+    case 'provision':
+      return `provision ${a.pool}=${a.version}x${a.replicas}`;
+    case 'route':
+      return `route ${Object.entries(a.weights)
+        .map(([p, w]) => `${p}=${w}`)
+        .join(',')}`;
+    case 'analyze':
+      return `analyze ${a.name} ${a.pools?.join(',') ?? ''}`.trim();
+    case 'pause':
+      return a.durationMs === undefined ? 'pause until approved' : `pause ${a.durationMs}`;
+    case 'promote':
+      return `promote ${a.pool}`;
+    case 'retire':
+      return `retire ${a.pool}`;
+  }
 }
