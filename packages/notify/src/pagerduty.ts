@@ -1,6 +1,7 @@
 import { ConfigInvalidError, type Notifier, type Severity } from '@codegraph/release-core';
 import type { Notice, NoticeKind } from './templates.js';
 import { type DestinationOptions, destination, parseWebhookUrl, type Send } from './utils/destination.js';
+import { describeUrl, urlSecrets } from './utils/redact.js';
 import { truncate } from './utils/text.js';
 
 /** PagerDuty Events API v2 limits. */
@@ -76,8 +77,9 @@ export function pagerDuty(options: PagerDutyOptions): Notifier {
     system: 'pagerduty',
     options,
     url,
-    target: `${url.origin}${url.pathname}`,
-    secrets: [routingKey],
+    target: describeUrl(url),
+    // A custom URL (a proxy) may carry credentials in its path or query.
+    secrets: [routingKey, ...urlSecrets(url)],
     defaults: { minIntervalMs: 0, minSeverity: 'P1' },
     accept: (notice, defaultAccept) => recoveries.has(notice.kind) || defaultAccept,
     async deliver(notice, _event, send) {
@@ -85,11 +87,12 @@ export function pagerDuty(options: PagerDutyOptions): Notifier {
       const keys = open.get(notice.environment) ?? new Set<string>();
       if (recoveries.has(notice.kind)) {
         if (notice.kind === 'incident.resolved') keys.add(key);
+        const sent = keys.size;
         for (const k of keys) {
           await post(send, { routing_key: routingKey, event_action: 'resolve', dedup_key: k });
           keys.delete(k);
         }
-        return;
+        return sent > 0;
       }
       await post(send, {
         routing_key: routingKey,
@@ -116,6 +119,7 @@ export function pagerDuty(options: PagerDutyOptions): Notifier {
       });
       keys.add(key);
       open.set(notice.environment, keys);
+      return true;
     },
   });
   return {

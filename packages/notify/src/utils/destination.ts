@@ -78,7 +78,13 @@ export interface DestinationSpec {
   defaults: { minIntervalMs: number; minSeverity?: Severity };
   /** Overrides the notices/minSeverity filter (PagerDuty resolves on notices it would not page for). */
   accept?: (notice: Notice, defaultAccept: boolean) => boolean;
-  deliver(notice: Notice, event: ReleaseEvent, send: Send, signal: AbortSignal): Promise<void>;
+  /** Sends the notice; resolves `false` when there was nothing to send (e.g. no alert to resolve). */
+  deliver(
+    notice: Notice,
+    event: ReleaseEvent,
+    send: Send,
+    signal: AbortSignal,
+  ): Promise<boolean | undefined | void>;
 }
 
 /** The runner's result: the Notifier's members. */
@@ -211,8 +217,9 @@ export function destination(spec: DestinationSpec): Destination {
     const task = queue.run(() => spec.deliver(notice, event, send, signal), signal);
     pending.add(task);
     try {
-      await task;
-      logger.debug(`${name}: delivered ${notice.kind} (${notice.severity}) to ${spec.target}`);
+      const sent = await task;
+      if (sent !== false)
+        logger.debug(`${name}: delivered ${notice.kind} (${notice.severity}) to ${spec.target}`);
     } catch (err) {
       dedup.forget(key);
       const error = toReleaseError(err, name, spec.target, event, signal, budget, budgetMs, redact);
