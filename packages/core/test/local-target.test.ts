@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,8 @@ import {
 } from '../src/index.js';
 import {
   alive,
+  controlUrl,
+  countBy,
   LocalHarness,
   loadGenerator,
   recordedPids,
@@ -30,18 +33,8 @@ afterEach(async () => {
   expect(survivors, 'processes left behind after cleanup').toEqual([]);
 });
 
-const countBy = async (url: string, n: number, header = 'x-codegraph-pool') => {
-  const counts: Record<string, number> = {};
-  for (let i = 0; i < n; i++) {
-    const res = await fetch(url);
-    const body = (await res.json()) as { pid?: number };
-    const key = header === 'pid' ? String(body.pid) : (res.headers.get(header) ?? 'none');
-    counts[key] = (counts[key] ?? 0) + 1;
-  }
-  return counts;
-};
-
-const rejection = async (p: Promise<unknown>): Promise<ReleaseError> => {
+/** The typed error a call rejects with. */
+async function rejection(p: Promise<unknown>): Promise<ReleaseError> {
   try {
     await p;
   } catch (err) {
@@ -49,7 +42,7 @@ const rejection = async (p: Promise<unknown>): Promise<ReleaseError> => {
     return err as ReleaseError;
   }
   throw new Error('expected a rejection');
-};
+}
 
 describe('localTarget: options and input', () => {
   it('refuses bad options with CG_CONFIG_INVALID before creating the state directory', async () => {
@@ -90,6 +83,52 @@ describe('localTarget: options and input', () => {
     expect(err.message).toMatch(/command must be a non-empty string/);
     await expect(stat(stateDir)).rejects.toMatchObject({ code: 'ENOENT' });
     expect((await target.describe()).pools).toEqual([]);
+  });
+});
+
+describe('localTarget: failures it reports', () => {
+  it('reports a command that cannot be started, or a command() that throws, as CG_TARGET_FAILED', async () => {
+    const missing = await h.target({ command: () => ({ command: '/nonexistent/codegraph-api' }) });
+    const err = await rejection(missing.provision({ pool: 'p', version: 'v1', replicas: 1 }));
+    expect(err.code).toBe('CG_TARGET_FAILED');
+    expect(err.message).toMatch(/cannot start \/nonexistent\/codegraph-api for pool p, version v1: .*ENOENT/);
+    expect((await missing.describe()).pools).toEqual([]);
+    const throwing = await h.target({
+      command: () => {
+        throw new Error('no build for this version');
+      },
+    });
+    const thrown = await rejection(throwing.provision({ pool: 'p', version: 'v1', replicas: 1 }));
+    expect(thrown.code).toBe('CG_TARGET_FAILED');
+    expect((thrown.cause as Error).message).toBe('no build for this version');
+  });
+
+  it('reports a proxy that cannot take its front port, with the reason from its log', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as net.AddressInfo).port;
+      const stateDir = await h.dir();
+      const target = await h.target({ stateDir, proxyPort: port });
+      const err = await rejection(target.provision({ pool: 'p', version: 'v1', replicas: 1 }));
+      expect(err.code).toBe('CG_TARGET_FAILED');
+      expect(err.message).toMatch(/the proxy exited \(front port \d+\).*EADDRINUSE/s);
+      expect((await recordedPids(stateDir)).filter(alive)).toEqual([]);
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
+  });
+
+  it('refuses to work from a damaged state file instead of guessing', async () => {
+    const stateDir = await h.dir();
+    await writeFile(path.join(stateDir, 'pools.json'), '{"pools": {"p": ');
+    const target = await h.target({ stateDir });
+    const err = await rejection(target.describe());
+    expect(err.code).toBe('CG_TARGET_FAILED');
+    expect(err.message).toMatch(/pools.json .* is not valid JSON/);
+    expect((await rejection(target.provision({ pool: 'p', version: 'v1', replicas: 1 }))).code).toBe(
+      'CG_TARGET_FAILED',
+    );
   });
 });
 
@@ -347,14 +386,6 @@ describe('localTarget: route and retire', () => {
     expect(metrics).toMatch(/codegraph_proxy_upstream_retries_total\{pool="p"\} [1-9]/);
   });
 });
-
-async function controlUrl(stateDir: string) {
-  const proxy = JSON.parse(await readFile(path.join(stateDir, 'proxy.json'), 'utf8')) as {
-    host: string;
-    controlPort: number;
-  };
-  return `http://${proxy.host}:${proxy.controlPort}`;
-}
 
 describe('localTarget: traffic figures', () => {
   it('counts requests, errors and latency per pool, and starts afresh on reset', async () => {

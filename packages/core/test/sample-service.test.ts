@@ -93,8 +93,14 @@ describe('sample service', () => {
     const svc = await sample({ version: 'v3', args: ['--cache-hit-ratio', '0.9'] });
     await fetch(`${svc.url}/api/v1/search?q=graph`);
     const text = await (await fetch(`${svc.url}/metrics`)).text();
+    // Buckets fine enough around the 50 ms target: 5, 10, 25, 50 and 100 ms all exist.
+    for (const le of ['0.005', '0.01', '0.025', '0.05', '0.1']) {
+      expect(text).toContain(
+        `http_request_duration_seconds_bucket{le="${le}",method="GET",route="/api/v1/search",status="200"}`,
+      );
+    }
     expect(text).toMatch(
-      /http_request_duration_seconds_bucket\{le="0\.005",method="GET",route="\/api\/v1\/search",status="200"\} 1/,
+      /http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/search",status="200"\} 1/,
     );
     expect(text).toMatch(/http_requests_total\{method="GET",route="\/api\/v1\/search",code="200"\} 1/);
     expect(text).toMatch(/^cache_hit_ratio 0\.9$/m);

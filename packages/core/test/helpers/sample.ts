@@ -141,8 +141,13 @@ export function alive(pid: number): boolean {
 
 /** Every PID a local target recorded in its state directory (replicas and proxy). */
 export async function recordedPids(stateDir: string): Promise<number[]> {
-  const json = async (f: string) =>
-    JSON.parse(await readFile(path.join(stateDir, f), 'utf8').catch(() => 'null'));
+  const json = async (f: string) => {
+    try {
+      return JSON.parse(await readFile(path.join(stateDir, f), 'utf8'));
+    } catch {
+      return null; // missing or damaged (a test may damage it on purpose)
+    }
+  };
   const pools = ((await json('pools.json'))?.pools ?? {}) as Record<string, { members: { pid: number }[] }>;
   const proxy = (await json('proxy.json')) as { pid: number } | null;
   return [...Object.values(pools).flatMap((p) => p.members.map((m) => m.pid)), ...(proxy ? [proxy.pid] : [])];
@@ -265,4 +270,29 @@ export function loadGenerator(url: string, concurrency = 4) {
       return stats;
     },
   };
+}
+
+/** Sends `n` GETs one after the other and counts answers by a response header, or by `/health`'s pid. */
+export async function countBy(
+  url: string,
+  n: number,
+  header = 'x-codegraph-pool',
+): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(url);
+    const body = (await res.json()) as { pid?: number };
+    const key = header === 'pid' ? String(body.pid) : (res.headers.get(header) ?? 'none');
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** The base URL of the control API of the local target proxy recorded in `stateDir`. */
+export async function controlUrl(stateDir: string): Promise<string> {
+  const proxy = JSON.parse(await readFile(path.join(stateDir, 'proxy.json'), 'utf8')) as {
+    host: string;
+    controlPort: number;
+  };
+  return `http://${proxy.host}:${proxy.controlPort}`;
 }

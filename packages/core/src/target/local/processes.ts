@@ -142,13 +142,14 @@ export async function spawnDetached(spec: SpawnSpec): Promise<Spawned> {
         resolve({ code, signal });
       });
     });
+    // A spawn failure is reported by the 'spawn' wait below; nobody else awaits `exited` then.
+    exited.catch(() => {});
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', reject);
     });
     child.unref();
     const pid = child.pid!;
-    exited.catch(() => {});
     return { pid, startTicks: startTicksOf(pid), exited, exitedNow: () => done };
   } finally {
     closeSync(fd);
