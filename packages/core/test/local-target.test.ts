@@ -139,8 +139,11 @@ describe('localTarget: provision', () => {
     expect(a).toMatchObject({ name: 'stable', version: 'v1', replicas: 2, ready: 2, weight: 0 });
     expect(a.endpoints).toHaveLength(2);
     await target.provision({ pool: 'canary', version: 'v2', replicas: 1 });
-    await target.route({ stable: 90, canary: 10 });
     const url = await target.endpoint();
+    const unrouted = await fetch(`${url}/health`);
+    expect(unrouted.status).toBe(503);
+    expect(await unrouted.json()).toEqual({ error: 'no ready pool has weight' });
+    await target.route({ stable: 90, canary: 10 });
     expect(await countBy(`${url}/health`, 100)).toEqual({ stable: 90, canary: 10 });
     const state = await target.describe();
     expect(state.endpoint).toBe(url);
@@ -420,7 +423,8 @@ describe('localTarget: traffic figures', () => {
       expect((await fetch(url + p)).headers.get('x-codegraph-pool')).toBe('stable');
     }
     const control = await controlUrl(stateDir);
-    const text = await (await fetch(`${control}/metrics`)).text();
+    expect(await target.metricsUrl()).toBe(`${control}/metrics`);
+    const text = await (await fetch(await target.metricsUrl())).text();
     expect(text).toContain('codegraph_proxy_requests_total{pool="stable",version="v1",code="200"} 2');
     expect(text).toContain('codegraph_proxy_requests_total{pool="stable",version="v1",code="404"} 1');
     expect(text).toMatch(/codegraph_proxy_request_duration_seconds_bucket\{pool="stable",le="\+Inf"\} 3/);

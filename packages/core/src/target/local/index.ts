@@ -16,18 +16,37 @@ import {
 export type { LocalTargetOptions, ReplicaCommand, ReplicaCommandInput } from './options.js';
 export { localTargetDefaults } from './options.js';
 
-/** The embedded default {@link Target}: what {@link localTarget} returns. */
+/**
+ * The embedded default {@link Target}: what {@link localTarget} returns. Besides the Target operations it
+ * tells where clients and Prometheus connect, and can stop everything it runs.
+ *
+ * @example
+ * ```ts
+ * const target = localTarget({ stateDir, command })
+ * const url = await target.endpoint()        // send clients here
+ * const scrape = await target.metricsUrl()   // per-pool figures for Prometheus
+ * await target.destroy()                     // stop every replica and the proxy
+ * ```
+ */
 export interface LocalTarget extends Target {
+  /** Sets pool weights (integers 0..100 summing to 100); named pools must exist and weighted ones be ready. */
   route(weights: Weights, ctx?: OperationContext): Promise<void>;
+  /** Requests, errors and recent latencies of `pool`, as the proxy counted them since the last reset. */
   traffic(pool: string, ctx?: OperationContext): Promise<PoolTraffic>;
+  /** Releases this object's sockets; the proxy and replicas keep running. */
   close(): Promise<void>;
   /** The proxy's URL that clients use, e.g. `http://127.0.0.1:41234`; starts the proxy if it is not running. */
   endpoint(ctx?: OperationContext): Promise<string>;
+  /** Where Prometheus scrapes the proxy's per-pool metrics (`codegraph_proxy_*`) on its control port. */
+  metricsUrl(ctx?: OperationContext): Promise<string>;
   /** Starts counting a pool's traffic figures afresh (every pool's when `pool` is omitted). */
   resetTraffic(pool?: string, ctx?: OperationContext): Promise<void>;
   /** Stops every replica and the proxy recorded in `stateDir` and forgets them; logs stay. */
   destroy(): Promise<void>;
 }
+
+/** How long a running replica may take to answer its health check before it counts as not ready. */
+const probeTimeoutMs = 5_000;
 
 /**
  * The embedded default target: each replica is a detached process on a loopback port, behind a small
@@ -69,7 +88,7 @@ export function localTarget(options: LocalTargetOptions): LocalTarget {
   };
 
   const ready = async (r: ReplicaRecord, signal?: AbortSignal) =>
-    isAlive(r) && (await control.healthy(`${url(r)}${opts.healthPath}`, signal));
+    isAlive(r) && (await control.healthy(`${url(r)}${opts.healthPath}`, signal, probeTimeoutMs));
   const readyMembers = async (p: PoolRecord, signal?: AbortSignal) => {
     const flags = await Promise.all(p.members.map((m) => ready(m, signal)));
     return p.members.filter((_, i) => flags[i]);
@@ -324,6 +343,11 @@ export function localTarget(options: LocalTargetOptions): LocalTarget {
       await state.ensure();
       const proxy = await exclusive(() => control.ensure(proxyOpts, ctx.signal));
       return urlOf(proxy.host, proxy.port);
+    },
+    async metricsUrl(ctx: OperationContext = {}) {
+      await state.ensure();
+      const proxy = await exclusive(() => control.ensure(proxyOpts, ctx.signal));
+      return `${urlOf(proxy.host, proxy.controlPort)}/metrics`;
     },
     async resetTraffic(pool?: string, ctx: OperationContext = {}) {
       if (pool !== undefined) checkPool(pool);
