@@ -1,8 +1,8 @@
 import type { Notifier } from '@codegraph/release-core';
-import { type Notice, noticeText } from './templates.js';
+import type { Notice } from './templates.js';
 import { type DestinationOptions, destination, parseWebhookUrl } from './utils/destination.js';
 import { describeUrl, urlSecrets } from './utils/redact.js';
-import { fitEncoded, truncate } from './utils/text.js';
+import { fitEncoded, noticeText, truncate } from './utils/text.js';
 
 /** Slack's documented Block Kit limits. */
 export const slackLimits = {

@@ -92,6 +92,21 @@ describe('slack', () => {
     expect(waited).toBeLessThan(2500);
   });
 
+  it('reports at once when a 429 asks to wait longer than the delivery budget', async () => {
+    const r = await slackReceiver();
+    r.script.push({ status: 429, headers: { 'retry-after': '60' }, body: 'rate_limited' });
+    const notifier = slack({ webhookUrl: r.url, minIntervalMs: 0, deliveryTimeoutMs: 3000 });
+    const started = performance.now();
+    const err = await thrownBy(() => notifier.notify(rollbackStarted));
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(err).toBeInstanceOf(NotifyFailedError);
+    expect((err as NotifyFailedError).message).toMatch(
+      /answered 429 Too Many Requests; retry after 60000 ms; waiting 30000 ms would exceed the delivery budget$/,
+    );
+    expect((err as NotifyFailedError).cause).toMatchObject({ code: 'CG_RATE_LIMITED' });
+    expect(r.requests).toHaveLength(1);
+  });
+
   it('does not retry a 4xx other than 429 and reports it as CG_NOTIFY_FAILED', async () => {
     const r = await slackReceiver();
     r.script.push({ status: 404, body: 'no_service' });
@@ -116,6 +131,12 @@ describe('slack', () => {
     expect(() => slack({ webhookUrl: '' })).toThrow(ConfigInvalidError);
     expect(() => slack({ webhookUrl: 'ftp://hooks.slack.com/x' })).toThrow(ConfigInvalidError);
     expect(() => slack({ webhookUrl: 'https://hooks.slack.com/x', retries: -1 })).toThrow(ConfigInvalidError);
+    expect(() => slack({ webhookUrl: 'https://hooks.slack.com/x', timeoutMs: 0 })).toThrow(
+      ConfigInvalidError,
+    );
+    expect(() => slack({ webhookUrl: 'https://hooks.slack.com/x', deliveryTimeoutMs: Number.NaN })).toThrow(
+      ConfigInvalidError,
+    );
   });
 
   it('never writes the webhook URL or its token into errors or log lines', async () => {

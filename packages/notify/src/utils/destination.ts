@@ -102,9 +102,11 @@ const severityRank: Record<Severity, number> = { P0: 0, P1: 1, P2: 2, P3: 3 };
 export function checkNumbers(system: string, options: object): void {
   for (const [key, value] of Object.entries(options)) {
     if (!/(Ms|retries)$/.test(key) || value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    // A zero time limit would mean "no limit" to undici or "already expired" to AbortSignal.timeout.
+    const min = /^(timeoutMs|deliveryTimeoutMs)$/.test(key) ? 1 : 0;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
       throw new ConfigInvalidError(
-        `${system}: option ${key} must be a finite number ≥ 0, got ${String(value)}`,
+        `${system}: option ${key} must be a finite number ≥ ${min}, got ${String(value)}`,
         {
           plugin: system,
         },
@@ -198,6 +200,7 @@ export function destination(spec: DestinationSpec): Destination {
       return;
     }
     const budget = AbortSignal.timeout(budgetMs);
+    const deadline = performance.now() + budgetMs;
     const signal = ctx.signal ? AbortSignal.any([ctx.signal, budget]) : budget;
     const send: Send = (req) =>
       post(
@@ -212,6 +215,7 @@ export function destination(spec: DestinationSpec): Destination {
           dispatcher: o.dispatcher,
           pace: queue.pace,
           settled: queue.settled,
+          deadline,
         },
       );
     const task = queue.run(() => spec.deliver(notice, event, send, signal), signal);

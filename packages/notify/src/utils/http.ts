@@ -41,6 +41,8 @@ export interface PostContext {
   pace?: (signal: AbortSignal) => Promise<void>;
   /** Called after each attempt, successful or not. */
   settled?: () => void;
+  /** `performance.now()` by which delivery must be over; a longer Retry-After fails at once. */
+  deadline?: number;
 }
 
 /** A delivered request's answer. */
@@ -81,6 +83,18 @@ export async function post(req: PostRequest, ctx: PostContext): Promise<PostResu
       onFailedAttempt: async ({ error, retriesLeft }) => {
         if (retriesLeft <= 0 || signal.aborted) return;
         const wait = retryDelay(error, attempts, policy);
+        if (ctx.deadline !== undefined && performance.now() + wait > ctx.deadline) {
+          // Waiting would outlast the budget: report now rather than hold the caller until it runs out.
+          throw new NotifyFailedError(
+            `${error.message}; waiting ${wait} ms would exceed the delivery budget`,
+            {
+              plugin: ctx.plugin,
+              retryable: false,
+              cause: error,
+              details: { attempts, retryInMs: wait },
+            },
+          );
+        }
         ctx.logger.warn(
           `${ctx.plugin}: attempt ${attempts} to ${ctx.target} failed; retrying in ${wait} ms`,
           {
@@ -194,6 +208,7 @@ function finalError(err: unknown, ctx: PostContext, attempts: number, elapsedMs:
     }
     return new AbortedError(`${ctx.plugin}: delivery to ${ctx.target} was cancelled`, { plugin: ctx.plugin });
   }
+  if (err instanceof NotifyFailedError && err.details?.['retryInMs'] !== undefined) return err;
   const last = err instanceof ReleaseError ? err : sanitize(err, ctx.redact);
   return new NotifyFailedError(
     `${ctx.plugin}: delivery to ${ctx.target} failed after ${attempts} attempt(s): ${last.message}`,
