@@ -208,7 +208,13 @@ const routes = [
 
 function health() {
   const uptime = Number(((Date.now() - startedAt) / 1000).toFixed(3));
-  return { status: 'healthy', version: config.version, uptime_s: uptime, indexing: state.indexing, pid: process.pid };
+  return {
+    status: 'healthy',
+    version: config.version,
+    uptime_s: uptime,
+    indexing: state.indexing,
+    pid: process.pid,
+  };
 }
 
 async function metrics(_req, res) {

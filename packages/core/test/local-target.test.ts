@@ -411,6 +411,16 @@ describe('localTarget: traffic figures', () => {
     expect(await target.traffic('canary')).toMatchObject({ requests: 0, errors: 0, latencyMs: [] });
     expect((await target.traffic('stable')).requests).toBe(10);
     expect((await rejection(target.traffic('ghost'))).code).toBe('CG_CONFIG_INVALID');
+    // The latency samples are a bounded ring: the most recent 1024.
+    await target.route({ stable: 100 });
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        for (let i = 0; i < 105; i++) await (await fetch(`${url}/health`)).arrayBuffer();
+      }),
+    );
+    const busy = await target.traffic('stable');
+    expect(busy.requests).toBe(1_060);
+    expect(busy.latencyMs).toHaveLength(1_024);
   });
 
   it('exposes per-pool Prometheus metrics on the control port and tags every response with its pool', async () => {

@@ -123,7 +123,7 @@ const inflight = new Map(); // endpoint -> count
 function figures(pool) {
   let f = traffic.get(pool);
   if (!f) {
-    f = { requests: 0, errors: 0, latencyMs: [], since: new Date().toISOString() };
+    f = { requests: 0, errors: 0, ring: [], next: 0, since: new Date().toISOString() };
     traffic.set(pool, f);
   }
   return f;
@@ -133,8 +133,8 @@ function record(pool, version, code, ms) {
   const f = figures(pool);
   f.requests++;
   if (code >= 500) f.errors++;
-  f.latencyMs.push(Math.round(ms * 1000) / 1000);
-  if (f.latencyMs.length > RING) f.latencyMs.shift();
+  // A fixed ring: O(1) per request; read back oldest first.
+  f.ring[f.next++ % RING] = Math.round(ms * 1000) / 1000;
   const key = `${pool}\0${version}\0${code}`;
   counters.set(key, (counters.get(key) ?? 0) + 1);
   let h = histograms.get(pool);
@@ -183,6 +183,16 @@ function metricsText() {
 }
 
 // Front: the weighted reverse proxy ----------------------------------------------------------------
+const urls = new Map();
+function parsed(endpoint) {
+  let url = urls.get(endpoint);
+  if (!url) {
+    if (urls.size > 4096) urls.clear();
+    url = new URL(endpoint);
+    urls.set(endpoint, url);
+  }
+  return url;
+}
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
 function forward(req, res, started, tried) {
@@ -198,7 +208,7 @@ function forward(req, res, started, tried) {
   const [name, pool] = picked;
   req.lastPool = name;
   req.lastVersion = pool.version;
-  const url = new URL(endpoint);
+  const url = parsed(endpoint);
   const headers = {};
   for (const [k, v] of Object.entries(req.headers)) if (!HOP_REQUEST.has(k)) headers[k] = v;
   headers.host = req.headers.host ?? url.host;
@@ -309,7 +319,8 @@ const control = http.createServer(async (req, res) => {
         pool,
         requests: f.requests,
         errors: f.errors,
-        latencyMs: f.latencyMs,
+        latencyMs:
+          f.ring.length < RING ? f.ring : [...f.ring.slice(f.next % RING), ...f.ring.slice(0, f.next % RING)],
         since: f.since,
       });
     }

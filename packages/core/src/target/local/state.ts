@@ -79,8 +79,16 @@ export class StateDir {
     return this.read<{ pools: Record<string, PoolRecord> }>('pools.json', { pools: {} }).then((s) => s.pools);
   }
 
+  private saving: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Saves the pools. Saves run one after the other, each serializing the pools when its turn comes, so
+   * parallel replica starts cannot leave an older picture on disk.
+   */
   savePools(pools: Record<string, PoolRecord>): Promise<void> {
-    return this.write('pools.json', { pools });
+    const run = this.saving.then(() => this.write('pools.json', { pools }));
+    this.saving = run.catch(() => {});
+    return run;
   }
 
   proxy(): Promise<ProxyRecord | undefined> {
