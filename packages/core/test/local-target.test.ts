@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -387,6 +387,50 @@ describe('localTarget: route and retire', () => {
     expect(posts.filter((s) => s === 200)).toHaveLength(2);
     const metrics = await (await fetch(`${await controlUrl(stateDir)}/metrics`)).text();
     expect(metrics).toMatch(/codegraph_proxy_upstream_retries_total\{pool="p"\} [1-9]/);
+  });
+});
+
+describe('localTarget: stopping replicas', () => {
+  it('SIGKILLs a replica that ignores SIGTERM once stopTimeoutMs has passed', async () => {
+    const stubborn = `const http = require('node:http');
+process.on('SIGTERM', () => console.log('ignoring SIGTERM'));
+http.createServer((q, r) => r.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');`;
+    const stateDir = await h.dir();
+    const target = await h.target({
+      stateDir,
+      stopTimeoutMs: 600,
+      command: () => ({ command: process.execPath, args: ['-e', stubborn] }),
+    });
+    await target.provision({ pool: 'p', version: 'v1', replicas: 1 });
+    const [pid] = await recordedPids(stateDir);
+    const t0 = performance.now();
+    await target.retire('p');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(600);
+    expect(alive(pid!)).toBe(false);
+    expect(await readFile(path.join(stateDir, 'logs', 'p-0.log'), 'utf8')).toContain('ignoring SIGTERM');
+  });
+
+  it("stops a replica's whole process group, not just the process it started", async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({
+      stateDir,
+      // A wrapper shell, as launch scripts often are: the service is its child.
+      command: ({ version, port }) => ({
+        command: '/bin/sh',
+        args: [
+          '-c',
+          `"${process.execPath}" "${sampleServerPath}" --port ${port} --version ${version} & wait`,
+        ],
+      }),
+    });
+    const pool = await target.provision({ pool: 'p', version: 'v1', replicas: 1 });
+    const service = ((await (await fetch(`${pool.endpoints[0]}/health`)).json()) as { pid: number }).pid;
+    const [shell] = await recordedPids(stateDir);
+    expect(service).not.toBe(shell);
+    h.pids.add(service);
+    await target.retire('p');
+    await until(() => !alive(service), 5_000, 'the service in the group stopped');
+    expect(alive(shell!)).toBe(false);
   });
 });
 
