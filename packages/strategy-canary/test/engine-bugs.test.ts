@@ -1,0 +1,35 @@
+// Engine bugs found while building the canary, each as the smallest test that shows it. They are
+// `it.fails`: they pass while the bug is there, and turn red once the engine is fixed, to be flipped to `it`.
+import { canary } from '@codegraph/strategy-canary';
+import { afterEach, describe, expect, it } from 'vitest';
+import { engineOn, localEnv } from './helpers/env.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+describe('engine (packages/core/src/engine)', () => {
+  // engine.ts `waitForApproval` listens for 'abort' on a signal that may already be aborted (and
+  // flows.ts `plan()` never checks the signal between actions): an abort that lands between the pause's
+  // `action.started` event and the wait starting is lost, and the run waits for an approval forever.
+  it.fails('ends a run that is aborted as its pause starts', async () => {
+    const local = await localEnv({});
+    cleanups.push(local.cleanup);
+    const { engine } = engineOn(local.target, local.dir, {
+      strategy: canary({ steps: [{ setWeight: 10 }, { pause: {} }] }),
+      verifiers: [],
+    });
+    expect((await engine.release({ version: 'v1' })).status).toBe('succeeded');
+    engine.on('action.started', (e) => {
+      if (e.action.type === 'pause') engine.abort(e.runId, 'abort at the pause');
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'still waiting'>((resolve) => {
+      timer = setTimeout(() => resolve('still waiting'), 5_000);
+    });
+    const outcome = await Promise.race([engine.release({ version: 'v2' }).then((r) => r.status), deadline]);
+    clearTimeout(timer);
+    expect(outcome).toBe('rolled-back');
+  });
+});
