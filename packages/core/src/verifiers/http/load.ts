@@ -1,6 +1,6 @@
-import { Pool } from 'undici';
 import { AbortedError, ConfigInvalidError } from '../../errors.js';
 import { type LatencySummary, summarizeLatency } from '../utils/stats.js';
+import { buildRequest, WireConnection } from './wire.js';
 
 /** Options of {@link loadTest}. */
 export interface LoadTestOptions {
@@ -42,7 +42,7 @@ export interface LoadTestResult {
 
 /**
  * The validation suite's concurrent-load step: `requests` GETs against one URL with `connections` in
- * flight over keep-alive connections (undici `Pool`), measuring errors, throughput and latency.
+ * flight over keep-alive connections (a lean client, so the generator is not the bottleneck), measuring errors, throughput and latency.
  *
  * @example
  * ```ts
@@ -67,48 +67,55 @@ export async function loadTest(options: LoadTestOptions): Promise<LoadTestResult
   if (options.signal?.aborted)
     throw new AbortedError('load test was cancelled', { cause: options.signal.reason });
 
-  const pool = new Pool(url.origin, {
-    connections,
-    pipelining: 1,
-    headersTimeout: timeout,
-    bodyTimeout: timeout,
-    ...(options.ca ? { connect: { ca: options.ca } } : {}),
-  });
-  const path = `${url.pathname}${url.search}`;
-  const headers = options.headers ?? {};
-  const latencies = new Float64Array(total);
+  let request: Buffer;
+  try {
+    request = buildRequest(url, options.headers ?? {});
+  } catch (err) {
+    throw new ConfigInvalidError(`loadTest headers: ${(err as Error).message}`);
+  }
+  const target = { url, request, ca: options.ca, timeoutMs: timeout };
+  const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   let sent = 0;
-  let done = 0;
   let errors = 0;
   let firstError: string | undefined;
   const started = performance.now();
   const deadline = options.durationMs === undefined ? Number.POSITIVE_INFINITY : started + options.durationMs;
+  const more = () => sent < total && performance.now() < deadline && !options.signal?.aborted;
 
-  const worker = async () => {
-    while (sent < total && performance.now() < deadline && !options.signal?.aborted) {
+  const conns: WireConnection[] = [];
+  await new Promise<void>((resolve) => {
+    let open = Math.min(connections, total);
+    const closeOne = (c: WireConnection) => {
+      c.destroy();
+      if (--open === 0) resolve();
+    };
+    options.signal?.addEventListener('abort', () => resolve(), { once: true });
+    for (let i = 0; i < open; i++) {
+      const conn: WireConnection = new WireConnection(target, (status, ms, err) => {
+        latencies.push(ms);
+        if (err) {
+          errors++;
+          statuses.network = (statuses.network ?? 0) + 1;
+          firstError ??= err.message;
+        } else {
+          const key = String(status);
+          statuses[key] = (statuses[key] ?? 0) + 1;
+          if (status >= 400) errors++;
+        }
+        if (!more()) return closeOne(conn);
+        sent++;
+        // After a network error, wait a little before reconnecting so a dead server is not hammered.
+        if (err) setTimeout(() => (options.signal?.aborted ? closeOne(conn) : conn.send()), 10);
+        else conn.send();
+      });
+      conns.push(conn);
       sent++;
-      const t0 = performance.now();
-      try {
-        const res = await pool.request({ path, method: 'GET', headers, signal: options.signal });
-        await res.body.dump();
-        const key = String(res.statusCode);
-        statuses[key] = (statuses[key] ?? 0) + 1;
-        if (res.statusCode >= 400) errors++;
-      } catch (err) {
-        if (options.signal?.aborted) break;
-        errors++;
-        statuses.network = (statuses.network ?? 0) + 1;
-        firstError ??= err instanceof Error ? err.message : String(err);
-      }
-      latencies[done++] = performance.now() - t0;
+      conn.send();
     }
-  };
-  try {
-    await Promise.all(Array.from({ length: Math.min(connections, total) }, worker));
-  } finally {
-    await pool.destroy();
-  }
+  });
+  for (const c of conns) c.destroy();
+  const done = latencies.length;
   if (options.signal?.aborted)
     throw new AbortedError('load test was cancelled', { cause: options.signal.reason });
   const durationMs = performance.now() - started;
@@ -118,7 +125,7 @@ export async function loadTest(options: LoadTestOptions): Promise<LoadTestResult
     statuses,
     durationMs: Math.round(durationMs),
     rps: Math.round((done / durationMs) * 1000 * 10) / 10,
-    latencyMs: summarizeLatency(latencies.subarray(0, done)),
+    latencyMs: summarizeLatency(latencies),
     ...(firstError !== undefined ? { firstError } : {}),
   };
 }
