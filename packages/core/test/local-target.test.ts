@@ -467,6 +467,19 @@ describe('localTarget: traffic figures', () => {
     expect(busy.latencyMs).toHaveLength(1_024);
   });
 
+  it('counts a client that hangs up early as 499, not as an error of the pool', async () => {
+    const target = await h.target({ command: LocalHarness.command({ args: ['--latency-ms', '400'] }) });
+    await target.provision({ pool: 'slow', version: 'v1', replicas: 1 });
+    await target.route({ slow: 100 });
+    await target.resetTraffic();
+    const url = await target.endpoint();
+    await expect(fetch(`${url}/api/v1/search?q=x`, { signal: AbortSignal.timeout(100) })).rejects.toThrow();
+    await until(async () => (await target.traffic('slow')).requests === 1, 5_000, 'the hang-up counted');
+    expect(await target.traffic('slow')).toMatchObject({ requests: 1, errors: 0 });
+    const metrics = await (await fetch(await target.metricsUrl())).text();
+    expect(metrics).toContain('codegraph_proxy_requests_total{pool="slow",version="v1",code="499"} 1');
+  });
+
   it('exposes per-pool Prometheus metrics on the control port and tags every response with its pool', async () => {
     const stateDir = await h.dir();
     const target = await h.target({ stateDir });

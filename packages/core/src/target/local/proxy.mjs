@@ -217,13 +217,15 @@ function forward(req, res, started, tried) {
     .join(', ');
   headers['x-forwarded-proto'] = 'http';
   inflight.set(endpoint, (inflight.get(endpoint) ?? 0) + 1);
-  let released = false;
-  const release = () => {
-    if (released) return;
-    released = true;
+  let settled = false;
+  /** Ends this attempt once: frees the endpoint's in-flight slot and records the outcome (if any). */
+  const settle = (code) => {
+    if (settled) return;
+    settled = true;
     const n = (inflight.get(endpoint) ?? 1) - 1;
     if (n <= 0) inflight.delete(endpoint);
     else inflight.set(endpoint, n);
+    if (code !== undefined) record(name, pool.version, code, performance.now() - started);
   };
   const up = http.request(
     { hostname: url.hostname, port: url.port, method: req.method, path: req.url, headers, agent },
@@ -232,34 +234,35 @@ function forward(req, res, started, tried) {
       for (const [k, v] of Object.entries(upRes.headers)) if (!HOP.has(k)) out[k] = v;
       res.writeHead(upRes.statusCode ?? 502, out);
       upRes.pipe(res);
-      upRes.on('end', () => {
-        release();
-        record(name, pool.version, upRes.statusCode ?? 502, performance.now() - started);
-      });
+      upRes.on('end', () => settle(upRes.statusCode ?? 502));
       upRes.on('error', () => {
-        release();
-        record(name, pool.version, 502, performance.now() - started);
+        settle(502);
         res.destroy();
       });
     },
   );
   up.on('error', (err) => {
-    release();
-    if (res.headersSent) return res.destroy();
+    if (settled) return;
+    if (res.headersSent || res.destroyed) {
+      settle(502);
+      return res.destroy();
+    }
     // Like nginx's proxy_next_upstream: an idempotent request that never got an answer goes elsewhere.
     const idempotent = (req.method === 'GET' || req.method === 'HEAD') && !req.hasBody;
-    if (idempotent && !res.destroyed) {
+    if (idempotent) {
+      settle(undefined);
       tried.add(endpoint);
       retries.set(name, (retries.get(name) ?? 0) + 1);
       return forward(req, res, started, tried);
     }
+    settle(502);
     res.writeHead(502, { 'content-type': 'application/json', 'x-codegraph-pool': name });
     res.end(JSON.stringify({ error: `upstream ${endpoint} failed: ${err.code ?? err.message}` }));
-    record(name, pool.version, 502, performance.now() - started);
   });
-  res.on('close', () => {
-    if (res.writableFinished) return;
-    release();
+  res.once('close', () => {
+    if (settled || res.writableFinished) return;
+    // The client went away first (nginx logs 499): not an upstream error.
+    settle(499);
     up.destroy();
   });
   if (req.hasBody) req.pipe(up);
