@@ -77,7 +77,8 @@ export function localTarget(options: LocalTargetOptions): LocalTarget {
   const state = new StateDir(opts.stateDir);
   const control = new ProxyControl(state, name);
   const url = (r: ReplicaRecord) => urlOf(host, r.port);
-  const proxyOpts = { host, proxyPort: opts.proxyPort, timeoutMs: opts.readyTimeoutMs };
+  // The proxy is ours and starts in well under a second; a short replica deadline must not starve it.
+  const proxyOpts = { host, proxyPort: opts.proxyPort, timeoutMs: Math.max(opts.readyTimeoutMs, 15_000) };
 
   // One operation at a time per instance: each reads, changes and writes the whole state.
   let queue: Promise<unknown> = Promise.resolve();
