@@ -1,0 +1,95 @@
+import { codegraphSlo, prometheusAnalysis } from '@codegraph/release-core';
+import { canary, canaryJudge } from '@codegraph/strategy-canary';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { engineOn, type Faults, localEnv, shifts } from './helpers/env.js';
+import { type RunningPrometheus, startPrometheus, writeFileSd } from './helpers/prometheus.js';
+import { expectRolledBack, failedChecks, releaseUnderLoad, type ScenarioEnv } from './helpers/scenarios.js';
+
+// The local target's replicas scraped by a real Prometheus (file_sd with pool and version labels, 1 s
+// scrapes), judged on the seed's SLOs per pool, beside the statistical judge in dry run.
+let prom: RunningPrometheus;
+beforeAll(async () => {
+  prom = await startPrometheus();
+});
+afterAll(async () => {
+  await prom?.stop();
+});
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const slo = () =>
+  prometheusAnalysis({
+    url: prom.url,
+    metrics: codegraphSlo({ window: '5s', maxP95LatencyMs: 20, minThroughputRps: 1, maxErrorRate: 0.02 }),
+  });
+// New pools reach Prometheus through file_sd within ~5 s (its discovery batches updates): until then a
+// measurement is inconclusive, which the gate tolerates up to its limit, never as a pass.
+const gate = {
+  count: 20,
+  intervalMs: 1000,
+  inconclusiveLimit: 15,
+  consecutiveSuccessLimit: 3,
+  dryRun: ['judge'],
+};
+const strategy = canary({ weights: [20, 50], analysis: { verifiers: ['prometheus', 'judge'], gate } });
+
+async function serving(faults: Faults): Promise<ScenarioEnv> {
+  const local = await localEnv(faults);
+  cleanups.push(local.cleanup);
+  const { engine, events } = engineOn(local.target, local.dir, {
+    strategy,
+    verifiers: [slo(), canaryJudge()],
+  });
+  // Scrape targets follow the pools: rewritten after every provision and retire.
+  let writes = Promise.resolve();
+  engine.on('action.finished', (e) => {
+    if (e.action.type === 'provision' || e.action.type === 'retire') {
+      writes = writes.then(() => writeFileSd(prom.fileSd, local.target));
+    }
+  });
+  cleanups.push(async () => {
+    await writes;
+    await writeFileSd(prom.fileSd, { ...local.target, describe: async () => ({ pools: [] }) });
+  });
+  expect((await engine.release({ version: 'v1' })).status).toBe('succeeded');
+  await writes;
+  await prom.waitFor('up{pool="v1"} == 1');
+  return { engine, events, target: local.target, front: await local.target.endpoint() };
+}
+
+describe('canary judged by a real Prometheus', () => {
+  it('promotes a good version through every step', async () => {
+    const env = await serving({});
+    const run = await releaseUnderLoad(env, 'v2');
+    expect(run.result.status, run.result.reason).toBe('succeeded');
+    expect(run.result.analyses.map((a) => [a.name, a.verdict])).toEqual([
+      ['canary-20', 'pass'],
+      ['canary-50', 'pass'],
+      ['verify', 'pass'],
+    ]);
+    const queried = run.result.analyses[0]!.measurements.flatMap((m) => m.checks.map((c) => c.query ?? ''));
+    expect(queried.some((q) => q.includes('pool="v2"'))).toBe(true);
+    expect(shifts(run.events).map((s) => s.weights)).toEqual([
+      { v1: 80, v2: 20 },
+      { v1: 50, v2: 50 },
+      { v2: 100 },
+    ]);
+    expect(run.samples.filter((s) => s.status !== 200)).toEqual([]);
+  });
+
+  it('rolls traffic back to stable when the canary p95 is five times higher', async () => {
+    const env = await serving({ v2: { FAULT_LATENCY_MS: '25' } });
+    const run = await releaseUnderLoad(env, 'v2');
+    expect(failedChecks(run.result.analyses)).toContain('p95_latency_ms[v2]');
+    await expectRolledBack(env, run, 'v2', 'v1');
+  });
+
+  it('rolls traffic back to stable when 5 % of the canary requests fail', async () => {
+    const env = await serving({ v2: { FAULT_ERROR_RATE: '0.05' } });
+    const run = await releaseUnderLoad(env, 'v2');
+    expect(failedChecks(run.result.analyses)).toContain('error_rate[v2]');
+    await expectRolledBack(env, run, 'v2', 'v1');
+  });
+});
