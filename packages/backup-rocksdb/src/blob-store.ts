@@ -163,7 +163,11 @@ export function localBlobStore(directory: string, options: LocalBlobStoreOptions
       try {
         return await settle(
           tmp,
-          await copyAndHash(path, tmp, { signal: io.signal, chunkSize: io.chunkSize }),
+          await copyAndHash(path, tmp, {
+            signal: io.signal,
+            chunkSize: io.chunkSize,
+            fsync: options.fsync !== false,
+          }),
         );
       } catch (err) {
         await rm(tmp, { force: true });

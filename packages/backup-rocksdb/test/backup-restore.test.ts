@@ -102,6 +102,11 @@ describe('daily backup and full recovery of a stopped database', () => {
     const newBytes = after.files.filter((f) => !known.has(f.sha256)).reduce((n, f) => n + f.size, 0);
     expect(after.metadata.writtenBytes).toBe(newBytes);
     expect(after.metadata.writtenBytes).toBeLessThan(after.metadata.sizeBytes / 2);
+    const kept = after.files.filter(
+      (f) => f.path.endsWith('.sst') && before.files.some((b) => b.path === f.path),
+    );
+    expect(kept.length).toBeGreaterThan(3);
+    for (const f of kept) expect(known.has(f.sha256), f.path).toBe(true);
     // An unchanged SST file is stored once across backups.
     const blobs = (await readdir(join(repo, 'blobs', 'sha256'), { recursive: true })).filter(
       (n) => n.length > 60,

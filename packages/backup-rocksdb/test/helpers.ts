@@ -49,7 +49,8 @@ export async function fillDatabase(db: string, options: { num: number; seed: num
     `--benchmarks=${existing ? 'overwrite' : 'fillrandom'}`,
     `--db=${db}`,
     `--num=${options.num}`,
-    ...(existing ? [`--writes=${options.writes}`] : []),
+    // New writes land in new SST files; without compactions the old files stay as they are.
+    ...(existing ? [`--writes=${options.writes}`, '--disable_auto_compactions=1'] : []),
     '--value_size=100',
     '--compression_type=none',
     '--write_buffer_size=262144',

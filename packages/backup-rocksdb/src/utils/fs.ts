@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import type { Stats } from 'node:fs';
+import { lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { AbortedError, BackupFailedError } from '@codegraph/release-core';
+import { runFileJob } from './hash-pool.js';
 
 /** Read size of every streaming pass: large reads keep Node's SHA-256 near 1 GB/s. */
 export const DEFAULT_CHUNK_SIZE = 1 << 20;
@@ -24,74 +25,45 @@ export function nonce(): string {
 }
 
 /**
- * Copies `src` to the new file `dst` and hashes it in the same pass. Two buffers alternate, so the next
- * read runs while the current chunk is written. `dst` is fsynced before this returns.
+ * Copies `src` to the new file `dst` and hashes it in the same pass, on a worker thread (so several files
+ * are hashed on several cores). `dst` is fsynced before this returns unless `fsync` is false.
  */
 export async function copyAndHash(
   src: string,
   dst: string,
-  options: { signal?: AbortSignal | undefined; chunkSize?: number; mode?: number } = {},
+  options: { signal?: AbortSignal | undefined; chunkSize?: number; mode?: number; fsync?: boolean } = {},
 ): Promise<Digest> {
-  const size = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  const input = await open(src, 'r');
-  let output: FileHandle | undefined;
-  try {
-    output = await open(
+  checkAbort(options.signal, `copying ${src}`);
+  return fileJob(
+    {
+      src,
       dst,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
-      options.mode ?? 0o644,
-    );
-    const hash = createHash('sha256');
-    let current = Buffer.allocUnsafe(size);
-    let next = Buffer.allocUnsafe(size);
-    let total = 0;
-    let n = (await input.read(current, 0, size, null)).bytesRead;
-    while (n > 0) {
-      checkAbort(options.signal, `copying ${src}`);
-      hash.update(current.subarray(0, n));
-      total += n;
-      const [, read] = await Promise.all([writeAll(output, current, n), input.read(next, 0, size, null)]);
-      n = read.bytesRead;
-      [current, next] = [next, current];
-    }
-    await output.sync();
-    return { sha256: hash.digest('hex'), size: total };
-  } finally {
-    await output?.close();
-    await input.close();
-  }
+      mode: options.mode ?? 0o644,
+      fsync: options.fsync ?? true,
+      chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    },
+    options.signal,
+  );
 }
 
-async function writeAll(handle: FileHandle, buf: Buffer, length: number): Promise<void> {
-  let off = 0;
-  while (off < length) off += (await handle.write(buf, off, length - off)).bytesWritten;
-}
-
-/** Hashes a file in one streaming pass. */
+/** Hashes a file in one streaming pass, on a worker thread. */
 export async function hashFile(
   path: string,
   options: { signal?: AbortSignal | undefined; chunkSize?: number } = {},
 ): Promise<Digest> {
-  const size = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  const handle = await open(path, 'r');
+  checkAbort(options.signal, `hashing ${path}`);
+  return fileJob({ src: path, chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE }, options.signal);
+}
+
+async function fileJob(
+  job: Parameters<typeof runFileJob>[0],
+  signal: AbortSignal | undefined,
+): Promise<Digest> {
   try {
-    const hash = createHash('sha256');
-    let current = Buffer.allocUnsafe(size);
-    let next = Buffer.allocUnsafe(size);
-    let total = 0;
-    let n = (await handle.read(current, 0, size, null)).bytesRead;
-    while (n > 0) {
-      checkAbort(options.signal, `hashing ${path}`);
-      // Start the next read first, so the disk works while the CPU hashes.
-      const pending = handle.read(next, 0, size, null);
-      hash.update(current.subarray(0, n));
-      total += n;
-      n = (await pending).bytesRead;
-      [current, next] = [next, current];
-    }
-    return { sha256: hash.digest('hex'), size: total };
-  } finally {
-    await handle.close();
+    return await runFileJob(job, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ABORT_ERR') checkAbort(signal, `reading ${job.src}`);
+    throw err;
   }
 }
 
