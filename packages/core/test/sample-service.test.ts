@@ -5,7 +5,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type RunningSample, sampleServerPath, startSample, stopAllSamples } from './helpers/sample.js';
+import {
+  type RunningSample,
+  sampleServerPath,
+  startSample,
+  stopAllSamples,
+  until,
+} from './helpers/sample.js';
 
 const run = promisify(execFile);
 const API_KEY = 'sample-test-key-7f3a';
@@ -35,14 +41,6 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
 afterAll(stopAllSamples);
-
-async function until(check: () => Promise<boolean>, timeoutMs = 5_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met before the deadline');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Runs the service and collects its exit code and output (for start-up failures). */
 function runToExit(args: string[], env: Record<string, string> = {}) {
