@@ -1,0 +1,238 @@
+import path from 'node:path';
+import { ConfigInvalidError, type LocalTargetOptions, type Target } from '@codegraph/release-core';
+
+/** How nginx itself runs: its binary, where it listens, and a few knobs of the rendered config. */
+export interface NginxProcessOptions {
+  /** The nginx executable. @default '/usr/sbin/nginx' */
+  binary?: string;
+  /** The port clients connect to; 0 picks a free port once and keeps it in `stateDir`. @default 0 */
+  listenPort?: number;
+  /** The IPv4 address nginx listens on. @default '127.0.0.1' */
+  host?: string;
+  /**
+   * Worker processes. With 1, smooth weighted round-robin is exact (90/10 gives 90 and 10 answers out of
+   * every 100); with more, each worker keeps its own rotation and shares are exact only on average.
+   * @default 1
+   */
+  workerProcesses?: number | 'auto';
+  /** The `user` directive; only meaningful when the engine runs as root. @default undefined (nginx's own default) */
+  user?: string | undefined;
+  /** Idle keep-alive connections each worker keeps to the upstream replicas. @default 16 */
+  keepalive?: number;
+  /**
+   * Raw directives added to the `server` block, e.g. `['client_max_body_size 10m;']`. A typo here is
+   * caught by `nginx -t` and the previous configuration keeps serving.
+   * @default []
+   */
+  serverDirectives?: string[];
+}
+
+/** Options of {@link nginxTarget}. */
+export interface NginxTargetOptions {
+  /** Directory for nginx's config, pid file, logs and temp files (`nginx/`) and the backend's state (`backend/`). */
+  stateDir: string;
+  /**
+   * Builds the command of one replica, exactly like `localTarget`'s `command`. Used to build the default
+   * backend; give either `command` or `backend`.
+   */
+  command?: LocalTargetOptions['command'];
+  /**
+   * The target that runs the pools' processes; nginx only routes. It must list a pool's endpoints in the
+   * order it keeps them when scaling down (the first `replicas` stay), as `localTarget` does.
+   * @default localTarget({ stateDir: `${stateDir}/backend`, command, readyTimeoutMs, stopTimeoutMs })
+   */
+  backend?: Target;
+  /** How nginx runs. */
+  nginx?: NginxProcessOptions;
+  /**
+   * A path where a Prometheus `file_sd` JSON lists every ready replica with `pool` and `version` labels,
+   * rewritten atomically on every change. @default undefined (no file)
+   */
+  prometheusFileSd?: string | undefined;
+  /** How long a replica of the default backend may take to become ready. @default 15000 */
+  readyTimeoutMs?: number;
+  /** How long a replica of the default backend may take to stop after SIGTERM. @default 5000 */
+  stopTimeoutMs?: number;
+  /** How long nginx may take to start, or to serve a reloaded configuration. @default 10000 */
+  reloadTimeoutMs?: number;
+  /**
+   * How long old nginx workers may finish in-flight requests after a reload (`worker_shutdown_timeout`);
+   * replicas leaving the upstream are stopped only after that. @default 30000
+   */
+  drainTimeoutMs?: number;
+  /** Name shown in logs and errors. @default 'nginx' */
+  name?: string;
+}
+
+/** Every option's default, in one place. */
+export const nginxTargetDefaults = {
+  binary: '/usr/sbin/nginx',
+  listenPort: 0,
+  host: '127.0.0.1',
+  workerProcesses: 1,
+  keepalive: 16,
+  readyTimeoutMs: 15_000,
+  stopTimeoutMs: 5_000,
+  reloadTimeoutMs: 10_000,
+  drainTimeoutMs: 30_000,
+  name: 'nginx',
+} as const;
+
+/** Options after checking, with every default filled in. */
+export interface ResolvedOptions {
+  stateDir: string;
+  nginxDir: string;
+  backend: Target | undefined;
+  command: LocalTargetOptions['command'] | undefined;
+  binary: string;
+  listenPort: number;
+  host: string;
+  workerProcesses: number | 'auto';
+  user: string | undefined;
+  keepalive: number;
+  serverDirectives: string[];
+  prometheusFileSd: string | undefined;
+  readyTimeoutMs: number;
+  stopTimeoutMs: number;
+  reloadTimeoutMs: number;
+  drainTimeoutMs: number;
+  name: string;
+}
+
+/** Pool names end up in the nginx config and in file names: keep them to a safe alphabet. */
+export const poolNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+const topKeys = new Set([
+  'stateDir',
+  'command',
+  'backend',
+  'nginx',
+  'prometheusFileSd',
+  'readyTimeoutMs',
+  'stopTimeoutMs',
+  'reloadTimeoutMs',
+  'drainTimeoutMs',
+  'name',
+]);
+const nginxKeys = new Set([
+  'binary',
+  'listenPort',
+  'host',
+  'workerProcesses',
+  'user',
+  'keepalive',
+  'serverDirectives',
+]);
+
+function fail(message: string): never {
+  throw new ConfigInvalidError(`nginxTarget: ${message}`, { plugin: 'nginx' });
+}
+
+const isInt = (v: unknown, min: number, max: number): boolean =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Checks options and fills in defaults; throws `ConfigInvalidError` before anything happens. */
+export function resolveOptions(options: NginxTargetOptions): ResolvedOptions {
+  if (!isObject(options)) fail('options must be an object');
+  for (const key of Object.keys(options)) if (!topKeys.has(key)) fail(`unknown option "${key}"`);
+  const n: NginxProcessOptions = options.nginx ?? {};
+  if (!isObject(n as unknown)) fail('nginx must be an object like { binary, listenPort, host }');
+  for (const key of Object.keys(n)) if (!nginxKeys.has(key)) fail(`unknown option "nginx.${key}"`);
+  const d = nginxTargetDefaults;
+  const o = {
+    readyTimeoutMs: options.readyTimeoutMs ?? d.readyTimeoutMs,
+    stopTimeoutMs: options.stopTimeoutMs ?? d.stopTimeoutMs,
+    reloadTimeoutMs: options.reloadTimeoutMs ?? d.reloadTimeoutMs,
+    drainTimeoutMs: options.drainTimeoutMs ?? d.drainTimeoutMs,
+    name: options.name ?? d.name,
+    binary: n.binary ?? d.binary,
+    listenPort: n.listenPort ?? d.listenPort,
+    host: n.host ?? d.host,
+    workerProcesses: n.workerProcesses ?? d.workerProcesses,
+    keepalive: n.keepalive ?? d.keepalive,
+    serverDirectives: n.serverDirectives ?? ([] as string[]),
+  };
+  if (typeof options.stateDir !== 'string' || options.stateDir.trim() === '')
+    fail('stateDir must be a directory path');
+  const { backend, command } = options;
+  if ((backend === undefined) === (command === undefined)) {
+    fail('give either command (to run pools as local processes) or backend (a Target), not both or neither');
+  }
+  if (command !== undefined && typeof command !== 'function')
+    fail('command must be a function ({ version, pool, port, index }) => ({ command, args })');
+  if (backend !== undefined) {
+    const b = backend as unknown as Record<string, unknown>;
+    if (!isObject(b) || !['describe', 'provision', 'retire'].every((m) => typeof b[m] === 'function')) {
+      fail('backend must be a Target with describe, provision and retire');
+    }
+  }
+  if (typeof o.binary !== 'string' || !path.isAbsolute(o.binary))
+    fail('nginx.binary must be an absolute path');
+  if (!isInt(o.listenPort, 0, 65_535)) fail('nginx.listenPort must be an integer between 0 and 65535');
+  if (typeof o.host !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(o.host) || o.host === '0.0.0.0') {
+    fail('nginx.host must be an IPv4 address such as 127.0.0.1');
+  }
+  if (o.workerProcesses !== 'auto' && !isInt(o.workerProcesses, 1, 256))
+    fail('nginx.workerProcesses must be "auto" or an integer between 1 and 256');
+  if (n.user !== undefined && (typeof n.user !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(n.user)))
+    fail('nginx.user must be a user name');
+  if (!isInt(o.keepalive, 1, 10_000)) fail('nginx.keepalive must be an integer between 1 and 10000');
+  if (!Array.isArray(o.serverDirectives) || !o.serverDirectives.every((s) => typeof s === 'string'))
+    fail('nginx.serverDirectives must be an array of strings');
+  const fileSd = options.prometheusFileSd;
+  if (fileSd !== undefined && (typeof fileSd !== 'string' || fileSd.trim() === ''))
+    fail('prometheusFileSd must be a file path');
+  if (!isInt(o.readyTimeoutMs, 1, 3_600_000)) fail('readyTimeoutMs must be an integer between 1 and 3600000');
+  if (!isInt(o.stopTimeoutMs, 0, 3_600_000)) fail('stopTimeoutMs must be an integer between 0 and 3600000');
+  if (!isInt(o.reloadTimeoutMs, 100, 600_000))
+    fail('reloadTimeoutMs must be an integer between 100 and 600000');
+  if (!isInt(o.drainTimeoutMs, 0, 3_600_000)) fail('drainTimeoutMs must be an integer between 0 and 3600000');
+  if (typeof o.name !== 'string' || o.name === '') fail('name must be a non-empty string');
+  const stateDir = path.resolve(options.stateDir);
+  return {
+    ...o,
+    stateDir,
+    nginxDir: path.join(stateDir, 'nginx'),
+    backend,
+    command,
+    serverDirectives: [...(o.serverDirectives as string[])],
+    user: n.user,
+    prometheusFileSd: fileSd === undefined ? undefined : path.resolve(fileSd),
+  };
+}
+
+/** Throws `ConfigInvalidError` unless `pool` is a safe pool name. */
+export function checkPool(pool: unknown): asserts pool is string {
+  if (typeof pool !== 'string' || !poolNamePattern.test(pool)) {
+    fail(`pool name must match ${poolNamePattern}, got ${JSON.stringify(pool)}`);
+  }
+}
+
+/** Checks the shape of a weights object: integers 0..100 over safe pool names, summing to 100. */
+export function checkWeights(weights: unknown): asserts weights is Record<string, number> {
+  if (!isObject(weights)) fail('weights must be an object like { stable: 90, canary: 10 }');
+  let sum = 0;
+  for (const [pool, w] of Object.entries(weights)) {
+    checkPool(pool);
+    if (!isInt(w, 0, 100)) fail(`weight of ${pool} must be an integer 0..100, got ${String(w)}`);
+    sum += w as number;
+  }
+  if (sum !== 100) fail(`weights must sum to 100, got ${sum}`);
+}
+
+/** Checks a provision request; throws `ConfigInvalidError`. */
+export function checkProvision(request: unknown): asserts request is {
+  pool: string;
+  version: string;
+  replicas: number;
+} {
+  if (!isObject(request)) fail('provision needs { pool, version, replicas }');
+  checkPool(request.pool);
+  const { version, replicas } = request;
+  if (typeof version !== 'string' || version === '' || version.length > 128)
+    fail('version must be a non-empty string of at most 128 characters');
+  if (!isInt(replicas, 0, 64)) fail(`replicas must be an integer between 0 and 64, got ${String(replicas)}`);
+}

@@ -1,0 +1,171 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LocalTargetOptions } from '@codegraph/release-core';
+import { type NginxTarget, type NginxTargetOptions, nginxTarget } from '@codegraph/target-nginx';
+
+export const nginxBinary = '/usr/sbin/nginx';
+
+/** Fails (never skips) when nginx is missing, saying how to install it. */
+export function requireNginx(): void {
+  if (!existsSync(nginxBinary)) {
+    throw new Error(
+      `nginx is not installed at ${nginxBinary}; these tests run a real nginx: run bash scripts/install-test-deps.sh`,
+    );
+  }
+}
+
+export const sampleServerPath = fileURLToPath(
+  new URL('../../../examples/sample-service/server.mjs', import.meta.url),
+);
+
+/** Runs the sample service; `perVersion` adds environment (faults) for one version only. */
+export const sampleCommand =
+  (perVersion: Record<string, Record<string, string>> = {}): LocalTargetOptions['command'] =>
+  ({ version, port }) => ({
+    command: process.execPath,
+    args: [sampleServerPath, '--port', String(port), '--version', version],
+    env: { ...perVersion[version] },
+  });
+
+/** A process is alive when signal 0 reaches it and it is not a zombie. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
+}
+
+/** PIDs of processes whose command line mentions `needle` (e.g. a state directory). */
+export async function pidsMentioning(needle: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const cmd = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.replace(/\0/g, ' ').includes(needle) && alive(Number(entry))) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** The master PID nginx wrote for a target's state directory. */
+export const masterPid = async (stateDir: string): Promise<number> =>
+  Number((await readFile(path.join(stateDir, 'nginx', 'nginx.pid'), 'utf8')).trim());
+
+/** Polls `check` until it holds, failing after `timeoutMs`. */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Creates nginx targets on temp state directories; cleans up every process and directory. */
+export class NginxHarness {
+  private readonly dirs: string[] = [];
+  private readonly targets: NginxTarget[] = [];
+
+  async dir(prefix = 'cg-nginx-'): Promise<string> {
+    const dir = await mkdtemp(path.join(tmpdir(), prefix));
+    this.dirs.push(dir);
+    return dir;
+  }
+
+  async target(options: Partial<NginxTargetOptions> = {}): Promise<NginxTarget> {
+    const target = nginxTarget({
+      stateDir: options.stateDir ?? (await this.dir()),
+      ...(options.backend ? {} : { command: sampleCommand() }),
+      readyTimeoutMs: 10_000,
+      stopTimeoutMs: 3_000,
+      drainTimeoutMs: 5_000,
+      ...options,
+    });
+    this.targets.push(target);
+    return target;
+  }
+
+  /**
+   * Destroys every target, then kills whatever process still mentions a state directory (nginx master and
+   * workers, replicas). Returns those survivors, which a test reports as a leak.
+   */
+  async cleanup(): Promise<number[]> {
+    for (const target of this.targets.splice(0)) await target.destroy().catch(() => {});
+    const survivors: number[] = [];
+    for (const dir of this.dirs) survivors.push(...(await pidsMentioning(dir)));
+    for (const pid of survivors) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    await Promise.all(this.dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+    return survivors;
+  }
+}
+
+/** Sends `n` GETs one after another and counts them by `x-codegraph-pool`. */
+export async function countByPool(
+  url: string,
+  n: number,
+  pathname = '/health',
+): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(`${url}${pathname}`);
+    await res.arrayBuffer();
+    const pool = res.headers.get('x-codegraph-pool') || `HTTP ${res.status}`;
+    counts[pool] = (counts[pool] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** GETs from `concurrency` loops until stopped; counts answers by pool and every failure. */
+export function loadGenerator(url: string, concurrency = 4) {
+  const stats = { ok: 0, failed: 0, failures: [] as string[], byPool: {} as Record<string, number> };
+  let running = true;
+  const loops = Array.from({ length: concurrency }, async () => {
+    while (running) {
+      try {
+        const res = await fetch(`${url}/api/v1/search?q=graph`);
+        await res.arrayBuffer();
+        const pool = res.headers.get('x-codegraph-pool') || 'none';
+        stats.byPool[pool] = (stats.byPool[pool] ?? 0) + 1;
+        if (res.status === 200) stats.ok++;
+        else {
+          stats.failed++;
+          stats.failures.push(`HTTP ${res.status} from ${pool}`);
+        }
+      } catch (err) {
+        stats.failed++;
+        stats.failures.push(String((err as Error).cause ?? err));
+      }
+    }
+  });
+  return {
+    stats,
+    /** Waits until `n` more requests succeeded than when called. */
+    async more(n: number, timeoutMs = 15_000) {
+      const target = stats.ok + n;
+      await until(() => stats.ok >= target || stats.failed > 0, timeoutMs, `${n} more answered requests`);
+    },
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return stats;
+    },
+  };
+}

@@ -1,0 +1,98 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { countByPool, loadGenerator, NginxHarness, requireNginx } from './helpers.js';
+
+beforeAll(requireNginx);
+
+const h = new NginxHarness();
+afterEach(async () => {
+  expect(await h.cleanup(), 'processes left behind after cleanup').toEqual([]);
+});
+
+describe('nginxTarget: routing through a real nginx', () => {
+  it('sends exactly 90 of 100 requests to stable and 10 to canary at weights 90/10', async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({ stateDir });
+    await target.provision({ pool: 'stable', version: 'v1', replicas: 2 });
+    await target.provision({ pool: 'canary', version: 'v2', replicas: 1 });
+    await target.route({ stable: 90, canary: 10 });
+
+    const url = await target.endpoint();
+    expect(await countByPool(url, 100)).toEqual({ stable: 90, canary: 10 });
+
+    // The upstream splits stable's 90 across its two replicas: 9 + 9 against canary's 2.
+    const config = await readFile(path.join(stateDir, 'nginx', 'nginx.conf'), 'utf8');
+    expect(config.match(/server 127\.0\.0\.1:\d+ weight=\d+/g)?.map((s) => s.split('=')[1])).toEqual([
+      '2',
+      '9',
+      '9',
+    ]);
+    expect(config).toContain('proxy_next_upstream error timeout http_502;');
+    expect(config).not.toContain('non_idempotent');
+
+    const state = await target.describe();
+    expect(state.endpoint).toBe(url);
+    expect(Object.fromEntries(state.pools.map((p) => [p.name, [p.weight, p.ready]]))).toEqual({
+      stable: [90, 2],
+      canary: [10, 1],
+    });
+  });
+
+  it('leaves a pool at weight 0 out of the upstream and sends it nothing', async () => {
+    const target = await h.target();
+    await target.provision({ pool: 'blue', version: 'v1', replicas: 1 });
+    await target.provision({ pool: 'green', version: 'v2', replicas: 1 });
+    await target.route({ blue: 100, green: 0 });
+    const url = await target.endpoint();
+    expect(await countByPool(url, 20)).toEqual({ blue: 20 });
+    await target.route({ green: 100 });
+    expect(await countByPool(url, 20)).toEqual({ green: 20 });
+    expect((await target.describe()).pools.find((p) => p.name === 'blue')?.weight).toBe(0);
+  });
+
+  it('switches weights under continuous load without dropping a request', async () => {
+    const target = await h.target();
+    await target.provision({ pool: 'stable', version: 'v1', replicas: 2 });
+    await target.provision({ pool: 'canary', version: 'v2', replicas: 2 });
+    await target.route({ stable: 100 });
+    const url = await target.endpoint();
+    const load = loadGenerator(url, 4);
+    try {
+      await load.more(50);
+      const steps: Record<string, number>[] = [
+        { stable: 80, canary: 20 },
+        { stable: 50, canary: 50 },
+        { canary: 100 },
+      ];
+      for (const weights of steps) {
+        await target.route(weights);
+        await load.more(100);
+      }
+    } finally {
+      await load.stop();
+    }
+    expect(load.stats.failures).toEqual([]);
+    expect(load.stats.byPool.stable).toBeGreaterThan(0);
+    expect(load.stats.byPool.canary).toBeGreaterThan(0);
+    expect(await countByPool(url, 10)).toEqual({ canary: 10 });
+  });
+
+  it('takes replicas out of nginx before stopping them when a pool scales down under load', async () => {
+    const target = await h.target();
+    await target.provision({ pool: 'stable', version: 'v1', replicas: 3 });
+    await target.route({ stable: 100 });
+    const url = await target.endpoint();
+    const load = loadGenerator(url, 4);
+    try {
+      await load.more(50);
+      await target.provision({ pool: 'stable', version: 'v1', replicas: 1 });
+      await load.more(100);
+    } finally {
+      await load.stop();
+    }
+    expect(load.stats.failures).toEqual([]);
+    const stable = (await target.describe()).pools.find((p) => p.name === 'stable');
+    expect(stable).toMatchObject({ replicas: 1, ready: 1, weight: 100 });
+  });
+});
