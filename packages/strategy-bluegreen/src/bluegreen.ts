@@ -67,7 +67,11 @@ export function blueGreen(options: BlueGreenOptions = {}) {
     requires: ['route'],
 
     *deploy(input: StrategyInput): ActionPlan {
-      const { version, stable, state, replicas } = input;
+      const { version, state, replicas } = input;
+      // The serving pool, read from `state` rather than `input.stable`: the engine computes `stable`
+      // the same way, but a resumed run gets `stable` back from its journal as the string
+      // "[Circular]" (core's redactor treats a shared reference as a cycle), while `state` survives.
+      const stable = servingPool(state.pools);
       const preview = idleColour(stable?.name);
 
       // Only the stable colour may take traffic while the preview comes up (a half-finished switch

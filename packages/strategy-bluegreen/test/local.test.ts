@@ -175,16 +175,25 @@ describe('blue-green on localTarget under continuous load', () => {
     expect((await env.load.stop()).filter((a) => !a.ok)).toEqual([]);
   });
 
-  it('switches back to the warm colour instantly when the operator aborts during the scale-down delay', async () => {
+  it('switches back to the warm colour instantly when the operator aborts during the scale-down delay (the emergency rollback is refused while the release holds the lock)', async () => {
     const env = await setup({ strategy: { scaleDownDelayMs: 60_000, abortScaleDownDelayMs: 0 } });
     const bluePids = poolPids(env.stateDir, 'blue');
+    let refused: Promise<unknown> | undefined;
     env.engine.on('action.started', (e) => {
-      if (e.action.type === 'pause') env.engine.abort(e.runId, 'v2 misbehaves: operator abort');
+      if (e.action.type !== 'pause') return;
+      const abort = <T>(x: T) => {
+        env.engine.abort(e.runId, 'v2 misbehaves: operator abort');
+        return x;
+      };
+      refused = env.engine
+        .rollback({ to: 'v1', reason: 'v2 misbehaves', confirm: 'CONFIRM' })
+        .then(abort, abort);
     });
     const result = await env.engine.release({ version: 'v2' });
     await env.load.answeredBy('v1', 20);
     const answers = await env.load.stop();
 
+    expect(await refused).toMatchObject({ code: 'CG_ENVIRONMENT_LOCKED' });
     expect(result).toMatchObject({ status: 'rolled-back', serving: 'v1' });
     expect(result.durationMs).toBeLessThan(60_000);
     expect(answers.filter((a) => !a.ok)).toEqual([]);

@@ -130,6 +130,24 @@ describe('blueGreen: the release plan', () => {
     expect(r.deploy.slice(0, 3)).toEqual(['route blue=100', 'retire green', 'provision green=v2x2']);
   });
 
+  it('plans from the target state when a resumed run hands stable back as "[Circular]"', () => {
+    const live = blueGreen().deploy({
+      version: 'v2',
+      stable: blueServesV1.pools[0],
+      state: blueServesV1,
+      replicas: 2,
+    });
+    const replayed = blueGreen().deploy({
+      version: 'v2',
+      stable: '[Circular]' as never,
+      state: structuredClone(blueServesV1),
+      replicas: 2,
+    });
+    expect(JSON.stringify(apply(blueServesV1, replayed).actions)).toBe(
+      JSON.stringify(apply(blueServesV1, live).actions),
+    );
+  });
+
   it('is deterministic: the same input and outcomes give the same actions (the engine replays it)', () => {
     const a = apply(
       blueServesV1,
