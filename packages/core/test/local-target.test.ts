@@ -20,6 +20,7 @@ import {
   countBy,
   LocalHarness,
   loadGenerator,
+  processesUsing,
   recordedPids,
   sampleServerPath,
   until,
@@ -522,6 +523,15 @@ describe('localTarget: adoption, crashes and cleanup', () => {
     expect(await countBy(`${url}/health`, 3)).toEqual({ v2: 3 });
   });
 
+  it('starts one proxy when two instances on one stateDir need it at the same moment', async () => {
+    const stateDir = await h.dir();
+    const [a, b] = [await h.target({ stateDir }), await h.target({ stateDir })];
+    const [urlA, urlB] = await Promise.all([a.endpoint(), b.endpoint()]);
+    expect(urlA).toBe(urlB);
+    expect(await processesUsing(stateDir)).toEqual(await recordedPids(stateDir));
+    expect(await recordedPids(stateDir)).toHaveLength(1);
+  });
+
   it('brings a killed proxy back on the same port with the same routes', async () => {
     const stateDir = await h.dir();
     const target = await h.target({ stateDir });
@@ -547,8 +557,10 @@ describe('localTarget: adoption, crashes and cleanup', () => {
     const pids = await recordedPids(stateDir);
     expect(pids).toHaveLength(4);
     expect(pids.every(alive)).toBe(true);
+    expect((await processesUsing(stateDir)).sort()).toEqual([...pids].sort());
     await target.destroy();
     expect(pids.filter(alive)).toEqual([]);
+    expect(await processesUsing(stateDir)).toEqual([]);
     expect(await recordedPids(stateDir)).toEqual([]);
     expect((await target.describe()).pools).toEqual([]);
     await target.destroy();

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,6 +139,31 @@ export function alive(pid: number): boolean {
   }
 }
 
+/**
+ * Every live process that holds a file under `dir` open or names it on its command line: replicas
+ * write their logs there and the proxy is started with `--state-dir`. Finds what a record forgot.
+ */
+export async function processesUsing(dir: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+      let uses = cmdline.split('\0').some((arg) => arg.startsWith(dir));
+      if (!uses) {
+        for (const fd of await readdir(`/proc/${pid}/fd`)) {
+          if ((await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')).startsWith(`${dir}/`)) uses = true;
+        }
+      }
+      if (uses && alive(pid)) found.push(pid);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}
+
 /** Every PID a local target recorded in its state directory (replicas and proxy). */
 export async function recordedPids(stateDir: string): Promise<number[]> {
   const json = async (f: string) => {
@@ -221,6 +246,7 @@ export class LocalHarness {
   async cleanup(): Promise<number[]> {
     for (const dir of this.dirs) for (const pid of await recordedPids(dir)) this.pids.add(pid);
     for (const target of this.targets.splice(0)) await target.destroy().catch(() => {});
+    for (const dir of this.dirs) for (const pid of await processesUsing(dir)) this.pids.add(pid);
     const survivors = [...this.pids].filter(alive);
     for (const pid of survivors) {
       try {

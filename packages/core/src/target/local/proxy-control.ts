@@ -79,6 +79,16 @@ export class ProxyControl {
   ): Promise<ProxyRecord> {
     const current = await this.running(signal);
     if (current) return current;
+    // Two engines (or two instances in one) on the same stateDir must not start two proxies.
+    return this.state.withLock('proxy', opts.timeoutMs, signal, async () => {
+      return (await this.running(signal)) ?? (await this.start(opts, signal));
+    });
+  }
+
+  private async start(
+    opts: { host: string; proxyPort: number; timeoutMs: number },
+    signal?: AbortSignal,
+  ): Promise<ProxyRecord> {
     const previous = await this.state.proxy();
     const port = opts.proxyPort || previous?.port || 0;
     const log = this.state.logFile('proxy');

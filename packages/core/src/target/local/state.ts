@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { TargetOperationError } from '../../errors.js';
-import type { ProcessRecord } from './processes.js';
+import { TargetOperationError, TargetUnavailableError } from '../../errors.js';
+import { delay, isAlive, type ProcessRecord } from './processes.js';
 
 /** One replica as recorded in `pools.json`. */
 export interface ReplicaRecord extends ProcessRecord {
@@ -104,6 +104,49 @@ export class StateDir {
     await Promise.all(
       ['pools.json', 'proxy.json', 'routes.json'].map((f) => rm(path.join(this.dir, f), { force: true })),
     );
+  }
+
+  /**
+   * Runs `fn` holding `<name>.lock` (created exclusively, holding our PID). A lock whose holder died is
+   * taken over; a live holder is waited for up to `timeoutMs`.
+   */
+  async withLock<T>(
+    name: string,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    await this.ensure();
+    const file = path.join(this.dir, `${name}.lock`);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const handle = await open(file, 'wx');
+        await handle.writeFile(String(process.pid));
+        await handle.close();
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const holder = Number(await readFile(file, 'utf8').catch(() => ''));
+      // An empty file is a holder between open and write; empty for long, its holder died in between.
+      const age = Date.now() - ((await stat(file).catch(() => undefined))?.mtimeMs ?? Date.now());
+      if ((holder > 0 && !isAlive({ pid: holder })) || (!(holder > 0) && age > 2_000)) {
+        await rm(file, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new TargetUnavailableError(
+          `local target: ${file} is held by process ${holder || '?'}; try again`,
+        );
+      }
+      await delay(20, signal, `waiting for ${name}.lock`);
+    }
+    try {
+      return await fn();
+    } finally {
+      await rm(file, { force: true });
+    }
   }
 
   logFile(name: string): string {
