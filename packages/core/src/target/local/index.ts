@@ -55,7 +55,9 @@ const probeTimeoutMs = 5_000;
  * Prometheus metrics on its control port). Everything is recorded in `stateDir`, so a later instance
  * (after the engine was killed, say) adopts the running proxy and replicas.
  *
- * Weights are 0 for a new pool until {@link LocalTarget.route} sends it traffic.
+ * Weights are 0 for a new pool until {@link LocalTarget.route} sends it traffic. One instance runs its
+ * operations one at a time; across processes, only starting the proxy is locked, so let one engine at a
+ * time change a `stateDir` (the engine's environment lock does).
  *
  * @example
  * ```ts
