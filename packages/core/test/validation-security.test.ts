@@ -221,6 +221,24 @@ describe('bad input', () => {
   });
 });
 
+describe('nothing measured', () => {
+  it('is inconclusive, never a pass, when every check is switched off', async () => {
+    const url = await serve((_req, res) => res.end('{"status":"healthy"}'));
+    const off = {
+      health: false,
+      auth: false,
+      http2: false,
+      graphql: false,
+      metrics: false,
+      latency: false,
+      concurrency: false,
+      securityHeaders: false,
+    };
+    const result = await validateDeployment({ baseUrl: url, checks: off });
+    expect(result).toEqual({ verdict: 'inconclusive', checks: [] });
+  });
+});
+
 describe('settings from the environment (fromEnv)', () => {
   it('reads the variables of validate.sh, and options win over them', () => {
     const env = {
@@ -245,6 +263,29 @@ describe('settings from the environment (fromEnv)', () => {
       apiKey: 'other-key',
     });
     expect(fromEnv({})).toEqual({});
+  });
+
+  it('reads the environment itself when given env, and options still win', async () => {
+    const url = await serve((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"healthy","version":"v7"}'),
+    );
+    const healthOnly = { checks: { ...headersOnly.checks, health: true, securityHeaders: false } };
+    const fromEnvOnly = await validateDeployment({
+      env: { BASE_URL: url, TIMEOUT_SECS: '2' },
+      expectedVersion: 'v7',
+      ...healthOnly,
+    });
+    expect(fromEnvOnly.verdict).toBe('pass');
+    expect(fromEnvOnly.checks[0]!.query).toBe('GET /health');
+    const optionsWin = await validateDeployment({
+      env: { BASE_URL: 'http://127.0.0.1:1' },
+      baseUrl: url,
+      ...healthOnly,
+    });
+    expect(optionsWin.verdict).toBe('pass');
+    await expect(validateDeployment({ env: { BASE_URL: url, CONCURRENT_REQUESTS: '0' } })).rejects.toThrow(
+      /concurrentRequests must be an integer >= 1/,
+    );
   });
 
   it('rejects a malformed number, naming the variable', () => {

@@ -10,7 +10,14 @@ import type {
 } from './types.js';
 import { sleep, withDeadline } from './wait.js';
 
-/** The values {@link GateOptions} documents as its defaults (one place: read them, never repeat them). */
+/**
+ * The values {@link GateOptions} documents as its defaults (one place: read them, never repeat them).
+ *
+ * @example
+ * ```ts
+ * const checks = options.count ?? gateDefaults.count
+ * ```
+ */
 export const gateDefaults: Readonly<Required<GateOptions>> = Object.freeze({
   intervalMs: 1000,
   count: 1,

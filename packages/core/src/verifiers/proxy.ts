@@ -3,7 +3,14 @@ import { CapabilityMissingError, ConfigInvalidError } from '../errors.js';
 import { percentile } from './utils/stats.js';
 import { resultOf, thresholdCheck } from './utils/verdict.js';
 
-/** Options of {@link proxyAnalysis}. */
+/**
+ * Options of {@link proxyAnalysis}.
+ *
+ * @example
+ * ```ts
+ * proxyAnalysis({ pools: ['canary'], minRequests: 200, maxErrorRate: 0.01 })
+ * ```
+ */
 export interface ProxyAnalysisOptions {
   /** The verifier's name. @default 'proxy-analysis' */
   name?: string;
@@ -17,7 +24,14 @@ export interface ProxyAnalysisOptions {
   pools?: string[];
 }
 
-/** The defaults {@link ProxyAnalysisOptions} documents. */
+/**
+ * The defaults {@link ProxyAnalysisOptions} documents.
+ *
+ * @example
+ * ```ts
+ * const need = options.minRequests ?? proxyAnalysisDefaults.minRequests
+ * ```
+ */
 export const proxyAnalysisDefaults = Object.freeze({
   name: 'proxy-analysis',
   maxErrorRate: 0.05,

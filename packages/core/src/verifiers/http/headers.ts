@@ -1,4 +1,11 @@
-/** Response headers by lower-case name (a repeated header joined with `, `). */
+/**
+ * Response headers by lower-case name (a repeated header joined with `, `).
+ *
+ * @example
+ * ```ts
+ * const headers: ResponseHeaders = { 'x-content-type-options': 'nosniff' }
+ * ```
+ */
 export type ResponseHeaders = Readonly<Record<string, string | undefined>>;
 
 /**
@@ -58,6 +65,11 @@ export const HSTS_MIN_MAX_AGE = 31_536_000;
  * `Cross-Origin-Embedder-Policy` and `Cache-Control` are left out: they depend on the resource (an
  * API endpoint that serves no embeddable documents; cacheable public data). Add rules for them with
  * your own {@link SecurityHeaderRule}s.
+ *
+ * @example
+ * ```ts
+ * validateDeployment({ baseUrl, securityHeaders: [...owaspSecureHeaders.filter((r) => r.name !== 'server'), cacheControl] })
+ * ```
  */
 export const owaspSecureHeaders: readonly SecurityHeaderRule[] = Object.freeze([
   {

@@ -5,12 +5,10 @@ import { redactor } from '../utils/redact.js';
 import { resultOf } from '../utils/verdict.js';
 import {
   authChecks,
-  concurrencyChecks,
   graphqlCheck,
   headerChecks,
   healthChecks,
   http2Check,
-  latencyChecks,
   metricsChecks,
   type Suite,
 } from './checks.js';
@@ -20,6 +18,7 @@ import {
   type ValidationChecks,
   type ValidationOptions,
 } from './options.js';
+import { concurrencyChecks, latencyChecks } from './performance.js';
 
 /** The order the checks run in, as the seed's `validate.sh` does. */
 const order: Array<[keyof ValidationChecks, (s: Suite) => Promise<Check[]>]> = [
@@ -102,7 +101,14 @@ export async function validateDeployment(options: ValidationOptions): Promise<Ve
   return run(resolveValidation(options));
 }
 
-/** Options of {@link httpValidation}: the suite's options plus the verifier's name. */
+/**
+ * Options of {@link httpValidation}: the suite's options plus the verifier's name.
+ *
+ * @example
+ * ```ts
+ * httpValidation({ name: 'smoke', checks: { concurrency: false } })
+ * ```
+ */
 export interface HttpValidationOptions extends Omit<ValidationOptions, 'signal' | 'logger'> {
   /** The verifier's name in gates and journals. @default 'http-validation' */
   name?: string;
@@ -140,7 +146,7 @@ export function httpValidation(options: HttpValidationOptions = {}) {
 }
 
 export type { ResponseHeaders, SecurityHeaderRule } from './headers.js';
-export { HSTS_MIN_MAX_AGE, owaspSecureHeaders } from './headers.js';
+export { owaspSecureHeaders } from './headers.js';
 export type { LoadTestOptions, LoadTestResult } from './load.js';
 export { loadTest } from './load.js';
 export type { ValidationChecks, ValidationOptions } from './options.js';

@@ -2,7 +2,14 @@ import { AbortedError, ConfigInvalidError } from '../../errors.js';
 import { type LatencySummary, summarizeLatency } from '../utils/stats.js';
 import { buildRequest, WireConnection } from './wire.js';
 
-/** Options of {@link loadTest}. */
+/**
+ * Options of {@link loadTest}.
+ *
+ * @example
+ * ```ts
+ * const options: LoadTestOptions = { url: 'https://staging.codegraph.com/health', connections: 50, durationMs: 10_000, requests: 1e9 }
+ * ```
+ */
 export interface LoadTestOptions {
   /** Absolute URL to request (`GET`). */
   url: string;
@@ -22,7 +29,14 @@ export interface LoadTestOptions {
   signal?: AbortSignal | undefined;
 }
 
-/** What {@link loadTest} measured. */
+/**
+ * What {@link loadTest} measured.
+ *
+ * @example
+ * ```ts
+ * const { rps, errors, latencyMs } = await loadTest({ url })
+ * ```
+ */
 export interface LoadTestResult {
   /** Requests completed (answered or failed). */
   requests: number;

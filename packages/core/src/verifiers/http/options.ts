@@ -6,7 +6,13 @@ import { owaspSecureHeaders, type SecurityHeaderRule } from './headers.js';
  * The checks of the validation suite; each can be switched off with `false`. `http2` and `auth` are
  * `'auto'` by default: HTTP/2 is checked when the base URL is `https:` or `h2c` is set, authentication
  * when an API key is given. `true` forces a check (HTTP/2 over plain `http:` without `h2c` then fails,
- * the with-key half of `auth` without a key is inconclusive).
+ * the with-key half of `auth` without a key is inconclusive). A suite with every check off is
+ * `inconclusive`, never a pass.
+ *
+ * @example
+ * ```ts
+ * validateDeployment({ baseUrl, checks: { concurrency: false, http2: true } })
+ * ```
  */
 export interface ValidationChecks {
   /** `/health` answers 200 with a healthy JSON body and the expected version. @default true */
@@ -31,6 +37,16 @@ export interface ValidationChecks {
  * Settings of the deployment validation suite: the seed's `scripts/deploy/validate.sh` variables
  * (`BASE_URL`, `TIMEOUT_SECS`, `CONCURRENT_REQUESTS`, `MAX_RESPONSE_TIME_MS`, `VERBOSE`, `API_KEY`; see
  * {@link fromEnv}) plus the endpoints and expectations. Options win over the environment.
+ *
+ * @example
+ * ```ts
+ * const options: ValidationOptions = {
+ *   env: process.env, // BASE_URL, TIMEOUT_SECS, CONCURRENT_REQUESTS, MAX_RESPONSE_TIME_MS, VERBOSE, API_KEY
+ *   expectedVersion: 'v1.2.3',
+ *   authPath: '/stats/rocksdb',
+ *   maxResponseTimeMs: 200,
+ * }
+ * ```
  */
 export interface ValidationOptions {
   /** The service's base URL (`BASE_URL`). Required for `validateDeployment`; a verifier uses `ctx.endpoint`. */
@@ -83,12 +99,17 @@ export interface ValidationOptions {
   logger?: Logger;
   /** Cancels the suite. */
   signal?: AbortSignal;
+  /**
+   * Environment to read the script's variables from (see {@link fromEnv}); options win over it.
+   * Pass `process.env` to behave like `validate.sh`. @default undefined (the environment is not read)
+   */
+  env?: Record<string, string | undefined>;
 }
 
 /** Options with defaults filled and validated. */
 export interface ResolvedValidation
   extends Required<
-    Omit<ValidationOptions, 'apiKey' | 'expectedVersion' | 'ca' | 'logger' | 'signal' | 'checks'>
+    Omit<ValidationOptions, 'apiKey' | 'expectedVersion' | 'ca' | 'logger' | 'signal' | 'checks' | 'env'>
   > {
   url: URL;
   apiKey: string | undefined;
@@ -99,7 +120,14 @@ export interface ResolvedValidation
   checks: Record<keyof ValidationChecks, boolean>;
 }
 
-/** The defaults {@link ValidationOptions} documents, in one place. */
+/**
+ * The defaults {@link ValidationOptions} documents, in one place.
+ *
+ * @example
+ * ```ts
+ * console.log(`checking ${validationDefaults.expectedMetrics.join(', ')}`)
+ * ```
+ */
 export const validationDefaults = Object.freeze({
   timeoutSecs: 30,
   requestTimeoutMs: 10_000,
@@ -126,8 +154,10 @@ const invalid = (field: string, rule: string, shown: unknown) =>
   });
 
 /** Fills defaults and validates; throws {@link ConfigInvalidError} (never showing the API key). */
-export function resolveValidation(options: ValidationOptions): ResolvedValidation {
-  const o = { ...validationDefaults, ...defined(options) };
+export function resolveValidation(given: ValidationOptions): ResolvedValidation {
+  const { env, ...own } = given;
+  const options: ValidationOptions = { ...(env ? fromEnv(env) : {}), ...defined(own) };
+  const o = { ...validationDefaults, ...options };
   if (typeof o.baseUrl !== 'string' || o.baseUrl === '') {
     throw new ConfigInvalidError('validation needs baseUrl (or BASE_URL), e.g. https://api.codegraph.com', {
       details: { field: 'baseUrl' },

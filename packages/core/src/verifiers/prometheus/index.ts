@@ -5,7 +5,14 @@ import { resultOf } from '../utils/verdict.js';
 import { type PromQuery, queryPrometheus, type Series } from './client.js';
 import { checkTemplate, contextPlaceholders, fillTemplate } from './template.js';
 
-/** Bounds a metric must stay within; at least one is required. */
+/**
+ * Bounds a metric must stay within (inclusive); at least one is required, `min <= max`.
+ *
+ * @example
+ * ```ts
+ * const cacheHits: MetricThreshold = { min: 0.92 }
+ * ```
+ */
 export interface MetricThreshold {
   /** Lowest acceptable value (inclusive). @default undefined (no lower bound) */
   min?: number;
@@ -13,7 +20,19 @@ export interface MetricThreshold {
   max?: number;
 }
 
-/** One PromQL metric judged against a threshold. */
+/**
+ * One PromQL metric judged against a threshold.
+ *
+ * @example
+ * ```ts
+ * const p99: PrometheusMetric = {
+ *   name: 'p99_latency_ms',
+ *   query: 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{pool="{{pool}}"}[2m]))) * 1000',
+ *   threshold: { max: 50 },
+ *   range: { windowMs: 300_000, stepMs: 15_000 },
+ * }
+ * ```
+ */
 export interface PrometheusMetric {
   /** Check name, e.g. `p95_latency_ms`. With `{{pool}}` in the query the check is `name[pool]`. */
   name: string;
@@ -45,6 +64,11 @@ export interface PrometheusMetric {
  * - Prometheus unreachable, timing out or answering 5xx throws a retryable `VerifierError` (the gate
  *   counts an `error` measurement and applies `consecutiveErrorLimit`);
  * - a query Prometheus rejects (`bad_data`) throws a non-retryable `VerifierError` (the gate ends `error`).
+ *
+ * @example
+ * ```ts
+ * prometheusAnalysis({ url: 'http://127.0.0.1:9090', metrics: codegraphSlo(), vars: { job: 'codegraph-api' }, timeoutMs: 5_000 })
+ * ```
  */
 export interface PrometheusAnalysisOptions {
   /** Prometheus base URL, e.g. `http://127.0.0.1:9090`. */
@@ -62,7 +86,14 @@ export interface PrometheusAnalysisOptions {
   maxStalenessMs?: number;
 }
 
-/** The defaults {@link PrometheusAnalysisOptions} documents. */
+/**
+ * The defaults {@link PrometheusAnalysisOptions} documents.
+ *
+ * @example
+ * ```ts
+ * const staleAfter = options.maxStalenessMs ?? prometheusDefaults.maxStalenessMs
+ * ```
+ */
 export const prometheusDefaults = Object.freeze({
   name: 'prometheus',
   timeoutMs: 10_000,

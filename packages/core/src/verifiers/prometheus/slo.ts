@@ -2,7 +2,14 @@ import { ConfigInvalidError } from '../../errors.js';
 import type { PrometheusMetric } from './index.js';
 import { parseDuration } from './template.js';
 
-/** Options of {@link codegraphSlo}; the defaults are the seeds' performance targets and alert rules. */
+/**
+ * Options of {@link codegraphSlo}; the defaults are the seeds' performance targets and alert rules.
+ *
+ * @example
+ * ```ts
+ * codegraphSlo({ selector: 'job="codegraph-api",pool="{{pool}}"', window: '5m', minThroughputRps: 500 })
+ * ```
+ */
 export interface CodegraphSloOptions {
   /**
    * Label matchers that select the pool under test, inside `{...}`; the scrape config must attach them
@@ -25,7 +32,14 @@ export interface CodegraphSloOptions {
   statusLabel?: string;
 }
 
-/** The defaults {@link CodegraphSloOptions} documents. */
+/**
+ * The defaults {@link CodegraphSloOptions} documents.
+ *
+ * @example
+ * ```ts
+ * console.log(`P95 must stay under ${codegraphSloDefaults.maxP95LatencyMs} ms`)
+ * ```
+ */
 export const codegraphSloDefaults = Object.freeze({
   selector: 'pool="{{pool}}"',
   window: '1m',

@@ -6,7 +6,14 @@ export function percentile(values: ArrayLike<number>, q: number): number {
   return sorted[rank - 1]!;
 }
 
-/** Latency percentiles in milliseconds, rounded to 0.01 ms. */
+/**
+ * Latency percentiles in milliseconds, rounded to 0.01 ms (`NaN` without samples).
+ *
+ * @example
+ * ```ts
+ * const { p95 } = (await loadTest({ url })).latencyMs
+ * ```
+ */
 export interface LatencySummary {
   p50: number;
   p90: number;
