@@ -207,13 +207,26 @@ export interface EnvOptions {
   verifiers?: Verifier[];
   /** Makes the target; the local target running the sample service by default. */
   target?: (dir: string) => Target & { endpoint(): Promise<string>; destroy(): Promise<void> };
+  /** Where, under the environment's directory, the replicas' local target keeps its records. @default 'local' */
+  replicasDir?: string;
   faults?: Faults;
+}
+
+/** PIDs of live processes whose command line mentions `needle` (an nginx started with `-p <dir>`). */
+async function pidsMentioning(needle: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const cmd = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.replace(/\0/g, ' ').includes(needle)) pids.push(Number(entry));
+  }
+  return pids;
 }
 
 /** A release environment in a temp directory: a target, a file store, a blue-green engine, events. */
 export async function blueGreenEnv(options: EnvOptions = {}) {
   const dir = await fs.mkdtemp(join(tmpdir(), 'cg-bluegreen-'));
-  const stateDir = join(dir, 'local');
+  const stateDir = join(dir, options.replicasDir ?? 'local');
   const target = options.target ? options.target(dir) : sampleLocalTarget(stateDir, options.faults);
   const events: Array<ReleaseEvent & { at: number }> = [];
   const make = (extra: Partial<ReleaseEngineOptions> = {}) => {
@@ -251,9 +264,10 @@ export async function blueGreenEnv(options: EnvOptions = {}) {
       return ((await res.body.json()) as { version: string }).version;
     },
     async cleanup() {
-      const pids = options.target ? [] : recordedPids(stateDir);
+      const pids = recordedPids(stateDir);
       await target.destroy().catch(() => undefined);
-      for (const pid of pids) {
+      // Whatever survived destroy() (it should be nothing) must not outlive the test.
+      for (const pid of [...pids, ...(await pidsMentioning(dir))]) {
         try {
           process.kill(pid, 'SIGKILL');
         } catch {
