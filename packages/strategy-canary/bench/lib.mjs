@@ -1,0 +1,129 @@
+// Real parts for the canary bench: Prometheus with file_sd, the sample service, a steady load (autocannon).
+import { spawn } from 'node:child_process';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+export const sampleServer = fileURLToPath(
+  new URL('../../../examples/sample-service/server.mjs', import.meta.url),
+);
+
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+
+/** Polls `ok` every 200 ms until it holds; throws after `timeoutMs`. */
+export async function poll(what, timeoutMs, ok) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await ok().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms`);
+}
+
+/** Debian's prometheus on a free loopback port, 1 s scrapes of the targets in `fileSd`. */
+export async function startPrometheus(dir, fileSd) {
+  const config = path.join(dir, 'prometheus.yml');
+  await writeFile(
+    config,
+    `global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: codegraph\n    file_sd_configs:\n      - files: ['${fileSd}']\n        refresh_interval: 1s\n`,
+  );
+  const port = await freePort();
+  const child = spawn(
+    'prometheus',
+    [
+      `--config.file=${config}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      `--storage.tsdb.path=${path.join(dir, 'prom-data')}`,
+      '--log.level=warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const exited = new Promise((resolve) => child.once('close', resolve));
+  child.once('error', (err) => {
+    process.stderr.write(`bench: prometheus could not start (${err.message}); install Debian's prometheus\n`);
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    }
+  };
+  try {
+    await poll('prometheus ready', 20_000, async () => (await fetch(`${url}/-/ready`)).ok);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    url,
+    stop,
+    waitFor: (query) =>
+      poll(`prometheus sample for ${query}`, 20_000, async () => {
+        const body = await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent(query)}`)).json();
+        return (body.data?.result?.length ?? 0) > 0;
+      }),
+  };
+}
+
+/** file_sd targets from the target's pools, labelled with pool and version (what nginxTarget writes itself). */
+export async function writeFileSd(file, target) {
+  const { pools } = await target.describe();
+  const groups = pools.map((p) => ({
+    targets: p.endpoints.map((e) => new URL(e).host),
+    labels: { pool: p.name, version: p.version },
+  }));
+  await writeFile(`${file}.tmp`, JSON.stringify(groups));
+  await rename(`${file}.tmp`, file);
+}
+
+/**
+ * A steady open-loop load through `front` at `rate` requests per second (autocannon), recording the time,
+ * status and answering version (`x-codegraph-version`) of every response, and every request error.
+ */
+export function steadyLoad(front, rate) {
+  const records = [];
+  const instance = autocannon({
+    url: front,
+    connections: 16,
+    overallRate: rate,
+    duration: 3600,
+    timeout: 10,
+    requests: [
+      {
+        method: 'GET',
+        path: '/api/v1/search?q=graph',
+        onResponse: (status, _body, _ctx, headers) => {
+          records.push({ t: Date.now(), status, version: headers['x-codegraph-version'] ?? 'none' });
+        },
+      },
+    ],
+  });
+  instance.on('reqError', () => records.push({ t: Date.now(), status: 0, version: 'none' }));
+  const done = new Promise((resolve) => instance.once('done', resolve));
+  return {
+    records,
+    async stop() {
+      instance.stop();
+      await done;
+    },
+  };
+}
+
+export async function tempDir() {
+  const dir = await mkdtemp(path.join(tmpdir(), 'cg-canary-bench-'));
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
