@@ -69,8 +69,6 @@ try {
 
   const cp = await timed(() => tool('cp', ['-r', ckpt, join(work, 'cp-copy')]));
   await rm(join(work, 'cp-copy'), { recursive: true, force: true });
-  const sha256sum = await timed(() => tool('sha256sum', paths));
-  const openssl = await timed(() => tool('openssl', ['dgst', '-sha256', ...paths]));
 
   // RocksDB's BackupEngine, on a second checkpoint (ldb opens the database read-write).
   const ckptForLdb = join(work, 'ckpt-ldb');
@@ -109,8 +107,19 @@ try {
   const incrementalBytesWritten = (await dirBytes(repository)) - repoBefore;
   log(`incremental backup ${inc.s.toFixed(2)} s, ${(incrementalBytesWritten / MB).toFixed(1)} MB written`);
 
-  const verify = await timed(() => backup.verify(full.value.id, { level: 'checksum' }));
-  if (!verify.value.ok) throw new Error(`verify failed: ${JSON.stringify(verify.value.problems)}`);
+  // The read-only passes run three times, interleaved, and the best of each counts: this machine's two
+  // cores are shared, and interleaving spreads the noise of other work evenly over the three tools.
+  const best = { sha256sum: Infinity, openssl: Infinity, verify: Infinity };
+  for (let round = 0; round < 3; round++) {
+    best.openssl = Math.min(
+      best.openssl,
+      (await timed(() => tool('openssl', ['dgst', '-sha256', ...paths]))).s,
+    );
+    best.sha256sum = Math.min(best.sha256sum, (await timed(() => tool('sha256sum', paths))).s);
+    const verify = await timed(() => backup.verify(full.value.id, { level: 'checksum' }));
+    if (!verify.value.ok) throw new Error(`verify failed: ${JSON.stringify(verify.value.problems)}`);
+    best.verify = Math.min(best.verify, verify.s);
+  }
   const restore = await timed(() =>
     rocksdbBackup({ repository, db: join(work, 'restored') }).restore({ id: full.value.id }),
   );
@@ -121,15 +130,15 @@ try {
     files: files.length,
     full_backup_s: r(full.s),
     cp_s: r(cp.s),
-    sha256sum_s: r(sha256sum.s),
+    sha256sum_s: r(best.sha256sum),
     ldb_backup_s: r(ldbBackup.s),
     incremental_s: r(inc.s),
     incremental_bytes_written: incrementalBytesWritten,
     new_sst_bytes: newSstBytes,
     restore_s: r(restore.s),
-    verify_mb_s: r(bytes / MB / verify.s, 0),
-    sha256sum_mb_s: r(bytes / MB / sha256sum.s, 0),
-    openssl_sha256_mb_s: r(bytes / MB / openssl.s, 0),
+    verify_mb_s: r(bytes / MB / best.verify, 0),
+    sha256sum_mb_s: r(bytes / MB / best.sha256sum, 0),
+    openssl_sha256_mb_s: r(bytes / MB / best.openssl, 0),
     peak_rss_mb: r(process.resourceUsage().maxRSS / 1024, 0),
   };
   const slower = Math.max(figures.cp_s, figures.sha256sum_s);
@@ -152,7 +161,9 @@ try {
     },
     peak_rss_under_150_mb: { limit_mb: 150, ok: figures.peak_rss_mb < 150 },
   };
-  process.stdout.write(`${JSON.stringify({ ...figures, goals, warm_cache: true })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ...figures, goals, warm_cache: true, read_passes: 'best of 3, interleaved' })}\n`,
+  );
 } finally {
   if (!process.env.BENCH_KEEP) await rm(work, { recursive: true, force: true });
 }

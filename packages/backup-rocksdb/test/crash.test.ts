@@ -129,3 +129,28 @@ describe('a backup killed at random points', () => {
     expect(blobs.length).toBe(referenced.size);
   }, 180_000);
 });
+
+describe('a backup cancelled through its AbortSignal', () => {
+  it('stops with CG_ABORTED, lists nothing new, and frees the repository for the next backup', async () => {
+    await requireTools('ldb', 'db_bench');
+    const root = await tmp('abort');
+    const db = join(root, 'rocksdb');
+    await fillDatabase(db, { num: 8_000, seed: 41 });
+    const controller = new AbortController();
+    const backup = rocksdbBackup({
+      repository: join(root, 'backups'),
+      db,
+      concurrency: 1,
+      onProgress: () => controller.abort(new Error('operator cancelled')),
+    });
+    await expect(backup.create({ reason: 'manual' }, { signal: controller.signal })).rejects.toMatchObject({
+      code: 'CG_ABORTED',
+    });
+    await expect(backup.create({ reason: 'manual' }, { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: 'CG_ABORTED',
+    });
+    expect(await backup.list()).toEqual([]);
+    const done = await rocksdbBackup({ repository: join(root, 'backups'), db }).create({ reason: 'manual' });
+    expect((await backup.list()).map((b) => b.id)).toEqual([done.id]);
+  });
+});
