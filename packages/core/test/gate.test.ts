@@ -1,10 +1,12 @@
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AbortedError,
   ConfigInvalidError,
+  gateDefaults,
   runGate,
   type Target,
   type Verdict,
@@ -291,5 +293,21 @@ describe('analysis gate', () => {
 
   it('rejects a gate without verifiers: no data is never a pass', async () => {
     await expect(runGate('canary', [], ctx())).rejects.toBeInstanceOf(ConfigInvalidError);
+  });
+
+  it('uses exactly the defaults GateOptions documents', () => {
+    const source = readFileSync(new URL('../src/analysis/types.ts', import.meta.url), 'utf8');
+    const body = source.slice(
+      source.indexOf('export interface GateOptions'),
+      source.indexOf('export type GateVerdict'),
+    );
+    const documented = Object.fromEntries(
+      [...body.matchAll(/@default ([^\n*]+?)(?: \(.*\))?\s*\*\/\s*(\w+)\?:/g)].map((m) => [
+        m[2],
+        m[1]!.trim(),
+      ]),
+    );
+    const actual = Object.fromEntries(Object.entries(gateDefaults).map(([k, v]) => [k, JSON.stringify(v)]));
+    expect(documented).toEqual(actual);
   });
 });

@@ -27,7 +27,7 @@ export const gateDefaults: Readonly<Required<GateOptions>> = Object.freeze({
   consecutiveErrorLimit: 4,
   consecutiveSuccessLimit: 0,
   dryRun: [] as string[],
-  measurementTimeoutMs: 30_000,
+  measurementTimeoutMs: 120_000,
 });
 
 /** Worst first: a gate's verdict is the worst verdict of the verifiers that decide it. */

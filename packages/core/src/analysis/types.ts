@@ -100,7 +100,10 @@ export interface GateOptions {
   consecutiveSuccessLimit?: number;
   /** Verifier names whose verdicts are recorded but never decide the gate. @default [] */
   dryRun?: string[];
-  /** Milliseconds one measurement may take before it counts as an `error` (a `TimeoutError`). @default 30000 */
+  /**
+   * Milliseconds one measurement may take before it counts as an `error` (a `TimeoutError`). Long
+   * enough for the validation suite with the seed's `TIMEOUT_SECS=120`. @default 120000
+   */
   measurementTimeoutMs?: number;
 }
 
