@@ -1,7 +1,17 @@
 import path from 'node:path';
 import { ConfigInvalidError } from '../../errors.js';
 
-/** What {@link LocalTargetOptions.command} receives for each replica it must start. */
+/**
+ * What {@link LocalTargetOptions.command} receives for each replica it must start.
+ *
+ * @example
+ * ```ts
+ * const command = ({ version, pool, port, index }: ReplicaCommandInput) => ({
+ *   command: 'codegraph-api',
+ *   args: ['--port', String(port), '--instance', `${pool}-${index}`, '--build', version],
+ * })
+ * ```
+ */
 export interface ReplicaCommandInput {
   /** The version the pool runs. */
   version: string;
@@ -13,7 +23,18 @@ export interface ReplicaCommandInput {
   index: number;
 }
 
-/** How to start one replica: a program, its arguments, extra environment and working directory. */
+/**
+ * How to start one replica: a program, its arguments, extra environment and working directory.
+ *
+ * @example
+ * ```ts
+ * const spec: ReplicaCommand = {
+ *   command: '/opt/codegraph/v1.2.3/bin/codegraph-api',
+ *   args: ['--port', '41234'],
+ *   env: { API_KEY: process.env.CODEGRAPH_API_KEY ?? '' },
+ * }
+ * ```
+ */
 export interface ReplicaCommand {
   /** The program to run, e.g. `process.execPath` or `/opt/codegraph/bin/codegraph-api`. */
   command: string;
@@ -25,7 +46,18 @@ export interface ReplicaCommand {
   cwd?: string;
 }
 
-/** Options of {@link localTarget}. */
+/**
+ * Options of {@link localTarget}.
+ *
+ * @example
+ * ```ts
+ * const options: LocalTargetOptions = {
+ *   stateDir: '.release/local',
+ *   command: ({ version, port }) => ({ command: `bin/${version}/codegraph-api`, args: ['--port', String(port)] }),
+ *   readyTimeoutMs: 30_000,
+ * }
+ * ```
+ */
 export interface LocalTargetOptions {
   /** Directory holding pool records, routes, the proxy's address and replica logs. Created if missing. */
   stateDir: string;
@@ -45,7 +77,14 @@ export interface LocalTargetOptions {
   name?: string;
 }
 
-/** Every option's default, in one place. */
+/**
+ * Every option's default, in one place.
+ *
+ * @example
+ * ```ts
+ * localTarget({ stateDir, command, readyTimeoutMs: localTargetDefaults.readyTimeoutMs * 2 })
+ * ```
+ */
 export const localTargetDefaults = {
   healthPath: '/health',
   readyTimeoutMs: 15_000,
