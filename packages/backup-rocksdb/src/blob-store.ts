@@ -136,19 +136,17 @@ export function localBlobStore(directory: string, options: LocalBlobStoreOptions
     return join(root, ...key.split('/'));
   };
 
-  // Moves a complete temporary file to its content address, or drops it when that content is already there.
+  // Moves a complete temporary file to its content address. When that content is already stored, the fresh
+  // copy still replaces it (same bytes, already written): a stored blob that rotted is healed, not trusted.
   const settle = async (tmp: string, digest: Digest): Promise<BlobWrite> => {
     const dst = blobPath(digest.sha256);
     const existing = await lstatOrUndefined(dst);
-    if (existing && existing.size === digest.size) {
-      await unlink(tmp);
-      return { ...digest, written: false };
-    }
-    await mkdir(join(root, 'blobs', 'sha256', digest.sha256.slice(0, 2)), { recursive: true });
+    const dir = join(root, 'blobs', 'sha256', digest.sha256.slice(0, 2));
+    if (!existing) await mkdir(dir, { recursive: true });
     await chmod(tmp, 0o444);
     await rename(tmp, dst);
-    if (options.fsync !== false) await fsyncDir(join(root, 'blobs', 'sha256', digest.sha256.slice(0, 2)));
-    return { ...digest, written: true };
+    if (options.fsync !== false) await fsyncDir(dir);
+    return { ...digest, written: !existing };
   };
 
   return {

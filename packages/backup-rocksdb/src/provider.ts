@@ -11,7 +11,12 @@ import type {
   RetentionPolicy,
   VerifyLevel,
 } from '@codegraph/release-core';
-import { BackupCorruptError, ConfigInvalidError } from '@codegraph/release-core';
+import {
+  BackupCorruptError,
+  BackupFailedError,
+  ConfigInvalidError,
+  ReleaseError,
+} from '@codegraph/release-core';
 import { readBundle, writeBundle } from './bundle.js';
 import { type BackupManifest, componentOf, newBackupId, toBackupInfo } from './manifest.js';
 import { checkRequest, type ResolvedOptions, type RocksdbBackupOptions, resolveOptions } from './options.js';
@@ -129,6 +134,17 @@ async function createBackup(
   }
 }
 
+/** File-system failures (ENOSPC, EACCES...) become a typed error that keeps the original as its cause. */
+function typed(err: unknown, phase: 'backup' | 'restore'): unknown {
+  if (err instanceof ReleaseError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new BackupFailedError(`${phase} failed: ${message}`, {
+    cause: err,
+    plugin: 'backup-rocksdb',
+    phase,
+  });
+}
+
 async function infos(o: ResolvedOptions, ctx: OperationContext): Promise<BackupInfo[]> {
   const manifests = await listManifests(o.store, ctx.logger ?? o.logger);
   const out = await Promise.all(
@@ -167,7 +183,10 @@ export function rocksdbBackup(options: RocksdbBackupOptions): RocksdbBackup {
 
   const provider = {
     name: o.name,
-    create: (request: BackupRequest, ctx: OperationContext = {}) => createBackup(o, request, ctx),
+    create: (request: BackupRequest, ctx: OperationContext = {}) =>
+      createBackup(o, request, ctx).catch((err: unknown) => {
+        throw typed(err, 'backup');
+      }),
     list: (ctx: OperationContext = {}) => infos(o, ctx),
 
     async verify(
