@@ -18,8 +18,10 @@ const children: ChildProcess[] = [];
 let cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+  const errors: unknown[] = [];
+  for (const fn of cleanups.reverse()) await fn().catch((err) => errors.push(err));
   cleanups = [];
+  if (errors.length > 0) throw errors[0];
 });
 
 function runChild(dir: string, verb: 'release' | 'resume', arg: string) {
@@ -59,7 +61,7 @@ async function journalOf(dir: string, version: string) {
 /** v1 serves (released in this process), load runs, then a child releases v2 and is killed during the delay. */
 async function killedDuringDelay() {
   const env = await blueGreenEnv({ strategy: { scaleDownDelayMs: DELAY_MS, abortScaleDownDelayMs: 0 } });
-  cleanups.push(() => env.cleanup());
+  cleanups.push(async () => expect(await env.cleanup(), 'processes left running').toEqual([]));
   expect(
     await env.make({ strategy: blueGreen({ scaleDownDelayMs: 0 }) }).release({ version: 'v1' }),
   ).toMatchObject({

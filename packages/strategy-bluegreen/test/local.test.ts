@@ -16,13 +16,15 @@ import {
 
 let cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
-  for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+  const errors: unknown[] = [];
+  for (const fn of cleanups.reverse()) await fn().catch((err) => errors.push(err));
   cleanups = [];
+  if (errors.length > 0) throw errors[0];
 });
 
 async function setup(options: Parameters<typeof blueGreenEnv>[0] = {}) {
   const env = await blueGreenEnv(options);
-  cleanups.push(() => env.cleanup());
+  cleanups.push(async () => expect(await env.cleanup(), 'processes left running').toEqual([]));
   // v1 comes up with plain settings (no load runs yet for production-traffic analyses to measure).
   const plain = env.make({ strategy: blueGreen({ scaleDownDelayMs: 0 }), verifiers: [validationSuite()] });
   const first = await plain.release({ version: 'v1' });

@@ -26,8 +26,10 @@ beforeAll(() => {
 
 let cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
-  for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+  const errors: unknown[] = [];
+  for (const fn of cleanups.reverse()) await fn().catch((err) => errors.push(err));
   cleanups = [];
+  if (errors.length > 0) throw errors[0];
 });
 
 const viaNginx = (faults: Faults = {}): Pick<EnvOptions, 'target' | 'replicasDir'> => ({
@@ -48,7 +50,7 @@ const viaNginx = (faults: Faults = {}): Pick<EnvOptions, 'target' | 'replicasDir
 
 async function setup(options: EnvOptions & { faults?: Faults } = {}) {
   const env = await blueGreenEnv({ ...options, ...viaNginx(options.faults) });
-  cleanups.push(() => env.cleanup());
+  cleanups.push(async () => expect(await env.cleanup(), 'processes left running').toEqual([]));
   const plain = env.make({ strategy: blueGreen({ scaleDownDelayMs: 0 }), verifiers: [validationSuite()] });
   expect(await plain.release({ version: 'v1' })).toMatchObject({ status: 'succeeded', serving: 'v1' });
   const load = loadGenerator(await env.target.endpoint());

@@ -155,12 +155,25 @@ export function loadGenerator(url: string, concurrency = 4) {
       );
     },
     async stop() {
-      running = false;
-      await Promise.all(loops);
-      await agent.close();
+      if (running) {
+        running = false;
+        await Promise.all(loops);
+        await agent.close();
+      }
       return answers;
     },
   };
+}
+
+/** A process is alive when signal 0 reaches it and it is not a zombie waiting to be reaped. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
 }
 
 /** Every PID a local target recorded (replicas and proxy), to prove none outlives a test. */
@@ -218,7 +231,7 @@ async function pidsMentioning(needle: string): Promise<number[]> {
   for (const entry of await fs.readdir('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     const cmd = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.replace(/\0/g, ' ').includes(needle)) pids.push(Number(entry));
+    if (cmd.replace(/\0/g, ' ').includes(needle) && alive(Number(entry))) pids.push(Number(entry));
   }
   return pids;
 }
@@ -263,18 +276,21 @@ export async function blueGreenEnv(options: EnvOptions = {}) {
       const res = await request(`${await target.endpoint()}/health`);
       return ((await res.body.json()) as { version: string }).version;
     },
-    async cleanup() {
+    /** Destroys the target and deletes the directory; returns (and kills) the PIDs that survived. */
+    async cleanup(): Promise<number[]> {
       const pids = recordedPids(stateDir);
       await target.destroy().catch(() => undefined);
       // Whatever survived destroy() (it should be nothing) must not outlive the test.
-      for (const pid of [...pids, ...(await pidsMentioning(dir))]) {
+      const survivors = [...new Set([...pids, ...(await pidsMentioning(dir))])].filter(alive);
+      for (const pid of survivors) {
         try {
           process.kill(pid, 'SIGKILL');
         } catch {
-          // Already gone, as it should be.
+          // Gone meanwhile.
         }
       }
       await fs.rm(dir, { recursive: true, force: true });
+      return survivors;
     },
   };
 }
