@@ -105,6 +105,19 @@ describe('deployment validation suite (validate.sh)', () => {
     expect(byName(result.checks, 'concurrency.throughput_rps').observed).toBeGreaterThan(0);
   });
 
+  it('rejects with CG_ABORTED when its signal aborts mid-run', async () => {
+    const controller = new AbortController();
+    const run = validateDeployment({
+      ...sampleOptions(healthy.url),
+      loadRequests: 1_000_000,
+      concurrentRequests: 2,
+      signal: controller.signal,
+      checks: only('health', 'concurrency'),
+    });
+    setTimeout(() => controller.abort(), 300);
+    await expect(run).rejects.toMatchObject({ code: 'CG_ABORTED' });
+  });
+
   it('fails health.version when the service runs another version', async () => {
     const result = await validateDeployment({
       ...sampleOptions(healthy.url),
@@ -283,23 +296,24 @@ describe('concurrent-load step (loadTest)', () => {
 });
 
 describe('HTTP/2', () => {
-  it('passes when the service negotiates h2 by ALPN over TLS', async () => {
+  it('passes when the service negotiates h2 by ALPN over TLS (and the suite runs over TLS)', async () => {
     const svc = await startSample({
       version: 'v2.0.0',
-      args: ['--tls-cert', tls.certPath, '--tls-key', tls.keyPath],
+      args: ['--tls-cert', tls.certPath, '--tls-key', tls.keyPath, '--api-key', KEY],
     });
     try {
       const result = await validateDeployment({
         ...sampleOptions(svc.url),
         ca: tls.cert,
-        checks: only('health', 'http2'),
+        checks: only('health', 'auth', 'http2', 'graphql', 'latency', 'concurrency'),
       });
       expect(byName(result.checks, 'http2')).toMatchObject({
         verdict: 'pass',
         observed: 'h2',
         threshold: 'h2',
       });
-      expect(result.verdict).toBe('pass');
+      expect(byName(result.checks, 'concurrency.errors')).toMatchObject({ verdict: 'pass', observed: 0 });
+      expect(result.checks.filter((c) => c.verdict !== 'pass')).toEqual([]);
     } finally {
       await svc.stop();
     }

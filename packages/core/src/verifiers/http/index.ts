@@ -53,6 +53,11 @@ async function run(o: ResolvedValidation): Promise<VerifierResult> {
       if (key === 'health' && found[0]?.verdict === 'fail') break;
     }
   } catch (err) {
+    if (o.signal?.aborted) {
+      throw err instanceof AbortedError
+        ? err
+        : new AbortedError('validation was cancelled', { cause: o.signal.reason });
+    }
     if (err instanceof Error) err.message = redact(err.message);
     throw err;
   } finally {
