@@ -15,13 +15,27 @@ import {
   writeFileAtomic,
 } from './utils/fs.js';
 
-/** The result of storing a blob. */
+/**
+ * The result of storing a blob.
+ *
+ * @example
+ * ```ts
+ * const { sha256, size, written } = await store.putFile('/srv/ckpt/000012.sst')
+ * ```
+ */
 export interface BlobWrite extends Digest {
   /** False when a blob with the same content was already stored (deduplicated: nothing written). */
   written: boolean;
 }
 
-/** Options of the blob store's streaming calls. */
+/**
+ * Options of the blob store's streaming calls.
+ *
+ * @example
+ * ```ts
+ * for await (const chunk of store.readBlob(sha256, { chunkSize: 4 << 20, signal })) hash.update(chunk)
+ * ```
+ */
 export interface BlobIoOptions {
   signal?: AbortSignal | undefined;
   /** Read size. @default 1048576 (1 MiB) */
@@ -104,7 +118,14 @@ function lockedError(root: string, holder: string): BackupFailedError {
 const SHA256 = /^[0-9a-f]{64}$/;
 const DOC_KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 
-/** Options of {@link localBlobStore}. */
+/**
+ * Options of {@link localBlobStore}.
+ *
+ * @example
+ * ```ts
+ * localBlobStore('/mnt/scratch/backups', { fsync: false }) // scratch copies only: no durability
+ * ```
+ */
 export interface LocalBlobStoreOptions {
   /** fsync every blob and document before it becomes visible. @default true */
   fsync?: boolean;

@@ -2,7 +2,14 @@ import type { BackupInfo, BackupReason, VerifyLevel } from '@codegraph/release-c
 import { BackupCorruptError } from '@codegraph/release-core';
 import { nonce } from './utils/fs.js';
 
-/** One file of a backup: where it goes back, and which blob holds it. */
+/**
+ * One file of a backup: where it goes back, and which blob holds it.
+ *
+ * @example
+ * ```ts
+ * const file: ManifestFile = { path: 'rocksdb/000012.sst', size: 67108864, sha256: '9f…', mode: 0o644 }
+ * ```
+ */
 export interface ManifestFile {
   /** Path inside the backup: `rocksdb/000012.sst`, `vector/index.faiss`, `config/codegraph.toml`. */
   path: string;
@@ -12,7 +19,14 @@ export interface ManifestFile {
   mode: number;
 }
 
-/** The record of one backup, stored as `backups/<id>/manifest.json` (its presence makes the backup valid). */
+/**
+ * The record of one backup, stored as `backups/<id>/manifest.json` (its presence makes the backup valid).
+ *
+ * @example
+ * ```ts
+ * const manifest: BackupManifest = JSON.parse(await readFile(`${repo}/backups/${id}/manifest.json`, 'utf8'))
+ * ```
+ */
 export interface BackupManifest {
   format: 'codegraph-rocksdb-backup/1';
   id: string;

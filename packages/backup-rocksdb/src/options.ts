@@ -5,7 +5,14 @@ import { type BlobStore, localBlobStore } from './blob-store.js';
 import { type SnapshotSource, stoppedDatabase } from './sources.js';
 import { DEFAULT_CHUNK_SIZE } from './utils/fs.js';
 
-/** A file stored by a backup, reported as it happens. */
+/**
+ * A file stored by a backup, reported as it happens.
+ *
+ * @example
+ * ```ts
+ * rocksdbBackup({ repository, db, onProgress: (e) => console.log(e.path, e.written ? 'new' : 'deduplicated') })
+ * ```
+ */
 export interface BackupProgress {
   /** Path inside the backup (`rocksdb/000012.sst`). */
   path: string;
@@ -14,7 +21,19 @@ export interface BackupProgress {
   written: boolean;
 }
 
-/** Options of {@link rocksdbBackup}. */
+/**
+ * Options of {@link rocksdbBackup}.
+ *
+ * @example
+ * ```ts
+ * const options: RocksdbBackupOptions = {
+ *   repository: '/opt/codegraph/backups',
+ *   db: '/opt/codegraph/data/rocksdb',
+ *   extras: { vector: '/opt/codegraph/data/vector', config: '/etc/codegraph' },
+ *   concurrency: 4,
+ * }
+ * ```
+ */
 export interface RocksdbBackupOptions {
   /** The backup repository: a directory (a {@link localBlobStore}) or any {@link BlobStore}. */
   repository: string | BlobStore;

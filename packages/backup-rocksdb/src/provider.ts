@@ -36,13 +36,29 @@ import { checkRetentionPolicy, planRetention } from './retention.js';
 import { checkAbort, lstatOrUndefined, walkFiles } from './utils/fs.js';
 import { verifyManifest } from './verify.js';
 
-/** What {@link RocksdbBackup.restore} did. */
+/**
+ * What {@link RocksdbBackup.restore} did.
+ *
+ * @example
+ * ```ts
+ * const { id, movedAside, components } = await backup.restore({ at: '2026-11-24T23:00:00Z' })
+ * ```
+ */
 export interface RocksdbRestoreResult extends RestoreResult {
   /** Each component of the backup: where it went and where the previous data was moved. */
   components: RestoredComponent[];
 }
 
-/** The RocksDB backup provider: the {@link BackupProvider} calls plus retention and offline bundles. */
+/**
+ * The RocksDB backup provider: the {@link BackupProvider} calls plus retention and offline bundles.
+ *
+ * @example
+ * ```ts
+ * const backup: RocksdbBackup = rocksdbBackup({ repository: '/opt/codegraph/backups', db: '/opt/codegraph/data/rocksdb' })
+ * await backup.exportBundle(id, '/mnt/offline/codegraph-kit.tar.gz')
+ * await otherSite.importBundle('/mnt/offline/codegraph-kit.tar.gz')
+ * ```
+ */
 export interface RocksdbBackup extends BackupProvider {
   /** Backups, newest first. */
   list(ctx?: OperationContext): Promise<BackupInfo[]>;

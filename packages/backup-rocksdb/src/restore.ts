@@ -8,7 +8,14 @@ import { type IoOptions, materialize } from './materialize.js';
 import { fsyncDir, lstatOrUndefined, nonce } from './utils/fs.js';
 import { lockHolder } from './utils/lock.js';
 
-/** What a restore did with one component of the backup. */
+/**
+ * What a restore did with one component of the backup.
+ *
+ * @example
+ * ```ts
+ * // { name: 'rocksdb', path: '/opt/codegraph/data/rocksdb', movedAside: '/opt/codegraph/data/rocksdb.pre-recovery.20261125_184500' }
+ * ```
+ */
 export interface RestoredComponent {
   /** `rocksdb` or an extra directory's name. */
   name: string;

@@ -1,10 +1,24 @@
 import type { RetentionPolicy } from '@codegraph/release-core';
 import { ConfigInvalidError } from '@codegraph/release-core';
 
-/** Why a backup is kept. */
+/**
+ * Why a backup is kept.
+ *
+ * @example
+ * ```ts
+ * planRetention(backups, { keepLast: 1 }).reasons // { '2026…': ['keep-last'], '2025…': ['last-verified'] }
+ * ```
+ */
 export type RetentionRule = 'keep-last' | 'max-age' | 'last-verified';
 
-/** What retention needs to know of a backup. */
+/**
+ * What retention needs to know of a backup (a `BackupInfo` from `list()` fits).
+ *
+ * @example
+ * ```ts
+ * const candidate: RetentionCandidate = { id: 'b1', createdAt: '2026-11-01T02:00:00Z', verified: true }
+ * ```
+ */
 export interface RetentionCandidate {
   id: string;
   createdAt: string;
@@ -12,7 +26,14 @@ export interface RetentionCandidate {
   verified?: boolean;
 }
 
-/** The outcome of {@link planRetention}: ids newest first, and the rules that keep each kept one. */
+/**
+ * The outcome of {@link planRetention}: ids newest first, and the rules that keep each kept one.
+ *
+ * @example
+ * ```ts
+ * const { keep, remove } = planRetention(await backup.list(), { maxAgeMs: 30 * 86_400_000 })
+ * ```
+ */
 export interface RetentionPlan {
   keep: string[];
   remove: string[];

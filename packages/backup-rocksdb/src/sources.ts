@@ -7,13 +7,27 @@ import { BackupFailedError, ConfigInvalidError } from '@codegraph/release-core';
 import { lstatOrUndefined, nonce } from './utils/fs.js';
 import { lockHolder } from './utils/lock.js';
 
-/** What a snapshot source receives. */
+/**
+ * What a snapshot source receives.
+ *
+ * @example
+ * ```ts
+ * const snapshot = await stoppedDatabase().open(db, { logger: consoleLogger() })
+ * ```
+ */
 export interface SnapshotContext {
   signal?: AbortSignal | undefined;
   logger: Logger;
 }
 
-/** A consistent view of the database, open for the duration of one backup. */
+/**
+ * A consistent view of the database, open for the duration of one backup.
+ *
+ * @example
+ * ```ts
+ * const snapshot: Snapshot = { dir: '/srv/ckpt', include: (name) => name !== 'LOCK', async dispose() {} }
+ * ```
+ */
 export interface Snapshot {
   /** A RocksDB directory whose files are consistent with each other. */
   readonly dir: string;
@@ -49,6 +63,11 @@ export function isDataFile(name: string): boolean {
 /**
  * Checks that `dir` is a usable RocksDB directory: CURRENT names a MANIFEST that exists.
  * Throws {@link BackupFailedError} otherwise.
+ *
+ * @example
+ * ```ts
+ * await checkCheckpoint('/srv/checkpoints/today') // throws CG_BACKUP_FAILED when CURRENT is dangling
+ * ```
  */
 export async function checkCheckpoint(dir: string): Promise<void> {
   const current = await readFile(join(dir, 'CURRENT'), 'utf8').catch(() => undefined);
@@ -67,7 +86,14 @@ function defaultCheckpointDir(db: string): string {
   return join(dirname(db), '.codegraph-checkpoints');
 }
 
-/** Options of {@link adminApiCheckpoint}. */
+/**
+ * Options of {@link adminApiCheckpoint}.
+ *
+ * @example
+ * ```ts
+ * const options: AdminApiCheckpointOptions = { url: 'http://127.0.0.1:8000', apiKey: process.env.ADMIN_API_KEY! }
+ * ```
+ */
 export interface AdminApiCheckpointOptions {
   /** The service's base URL, e.g. `http://127.0.0.1:8000`. */
   url: string;
@@ -238,7 +264,14 @@ export function stoppedDatabase(): SnapshotSource {
   };
 }
 
-/** Options of {@link ldbCheckpoint}. */
+/**
+ * Options of {@link ldbCheckpoint}.
+ *
+ * @example
+ * ```ts
+ * const options: LdbCheckpointOptions = { ldb: '/opt/rocksdb-9/bin/ldb', checkpointDir: '/opt/codegraph/checkpoints' }
+ * ```
+ */
 export interface LdbCheckpointOptions {
   /** The `ldb` binary; it must be able to read the database's format. @default 'ldb' */
   ldb?: string;

@@ -1,7 +1,14 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** Who holds a RocksDB database's LOCK file. */
+/**
+ * Who holds a RocksDB database's LOCK file.
+ *
+ * @example
+ * ```ts
+ * const holder: LockHolder | undefined = await lockHolder(db) // { pid: 4242, kind: 'POSIX' }
+ * ```
+ */
 export interface LockHolder {
   /** The holder's process id (-1 for an open-file-description lock, whose owner Linux does not show). */
   pid: number;
@@ -13,6 +20,12 @@ export interface LockHolder {
  * Finds the process holding the database's `LOCK`. RocksDB takes a POSIX (fcntl) lock, which no file
  * operation reveals, so the lock is looked up in /proc/locks by the LOCK file's device and inode.
  * Answers undefined when the LOCK file is absent or nobody holds it.
+ *
+ * @example
+ * ```ts
+ * const holder = await lockHolder('/opt/codegraph/data/rocksdb')
+ * if (holder) console.log(`stop process ${holder.pid} first`)
+ * ```
  */
 export async function lockHolder(dbDir: string): Promise<LockHolder | undefined> {
   const st = await stat(join(dbDir, 'LOCK')).catch(() => undefined);
