@@ -14,6 +14,7 @@ import {
   TargetOperationError,
   type Weights,
 } from '../src/index.js';
+import { type RunningPrometheus, startPrometheus } from './helpers/prometheus.js';
 import {
   alive,
   controlUrl,
@@ -501,6 +502,33 @@ describe('localTarget: traffic figures', () => {
     const put = await fetch(`${control}/routes`, { method: 'PUT', body: '{"pools":{}}' });
     expect(put.status).toBe(401);
     expect((await stat(path.join(stateDir, 'proxy.json'))).mode & 0o077).toBe(0);
+  });
+});
+
+describe('localTarget: scraped by a real Prometheus', () => {
+  let prom: RunningPrometheus | undefined;
+  afterEach(async () => {
+    await prom?.stop();
+    prom = undefined;
+  });
+
+  it('gives Prometheus per-pool request counts and latency histograms from the proxy', async () => {
+    const target = await h.target();
+    await target.provision({ pool: 'stable', version: 'v1', replicas: 1 });
+    await target.provision({ pool: 'canary', version: 'v2', replicas: 1 });
+    await target.route({ stable: 80, canary: 20 });
+    const url = await target.endpoint();
+    for (let i = 0; i < 50; i++) await (await fetch(`${url}/api/v1/search?q=p`)).arrayBuffer();
+    prom = await startPrometheus([{ address: new URL(await target.metricsUrl()).host }]);
+    const query = 'sum by (pool) (codegraph_proxy_requests_total{code="200"})';
+    await prom.waitFor(query);
+    const res = await fetch(`${prom.url}/api/v1/query?query=${encodeURIComponent(query)}`);
+    const body = (await res.json()) as {
+      data: { result: { metric: { pool: string }; value: [number, string] }[] };
+    };
+    const byPool = Object.fromEntries(body.data.result.map((r) => [r.metric.pool, Number(r.value[1])]));
+    expect(byPool).toEqual({ stable: 40, canary: 10 });
+    await prom.waitFor('codegraph_proxy_request_duration_seconds_count{pool="canary"} == 10');
   });
 });
 
