@@ -64,10 +64,20 @@ describe('blue-green on localTarget under continuous load', () => {
     env.engine.on('action.started', (e) => {
       if (e.action.type === 'pause') warm = env.target.describe();
     });
+    const plan = await env.engine.plan({ version: 'v2' });
     const result = await env.engine.release({ version: 'v2' });
     await env.load.answeredBy('v2', 20);
     const answers = await env.load.stop();
 
+    expect(plan.steps).toEqual([
+      'provision green = v2 x2',
+      'analyze pre-promotion (green)',
+      'route green=100%',
+      'analyze post-promotion (green)',
+      'promote green',
+      'pause 1500 ms',
+      'retire blue',
+    ]);
     expect(result).toMatchObject({ status: 'succeeded', from: 'v1', serving: 'v2' });
     expect(answers.filter((a) => !a.ok)).toEqual([]);
     const sw = switchWindow(env.events, 'deploy', result.runId);
