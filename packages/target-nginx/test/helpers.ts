@@ -243,3 +243,15 @@ export async function startPrometheus(fileSd: string, dir: string) {
     },
   };
 }
+
+/** The access log's lines: `{ pool, upstreams, status }`, where `upstreams` lists every replica nginx tried. */
+export async function accessLog(stateDir: string) {
+  const text = await readFile(path.join(stateDir, 'nginx', 'access.log'), 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const f = line.split('\t');
+      return { pool: f[1] ?? '', upstreams: (f[2] ?? '').split(', '), status: Number(f[3]) };
+    });
+}

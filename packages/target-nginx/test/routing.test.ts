@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { countByPool, loadGenerator, NginxHarness, requireNginx } from './helpers.js';
+import { accessLog, countByPool, loadGenerator, NginxHarness, requireNginx } from './helpers.js';
 
 beforeAll(requireNginx);
 
@@ -52,7 +52,8 @@ describe('nginxTarget: routing through a real nginx', () => {
   });
 
   it('switches weights under continuous load without dropping a request', async () => {
-    const target = await h.target();
+    const stateDir = await h.dir();
+    const target = await h.target({ stateDir });
     await target.provision({ pool: 'stable', version: 'v1', replicas: 2 });
     await target.provision({ pool: 'canary', version: 'v2', replicas: 2 });
     await target.route({ stable: 100 });
@@ -73,13 +74,17 @@ describe('nginxTarget: routing through a real nginx', () => {
       await load.stop();
     }
     expect(load.stats.failures).toEqual([]);
+    // Not even a retry inside nginx: every request reached a live replica at the first attempt.
+    const log = await accessLog(stateDir);
+    expect(log.filter((l) => l.upstreams.length > 1 || l.status !== 200)).toEqual([]);
     expect(load.stats.byPool.stable).toBeGreaterThan(0);
     expect(load.stats.byPool.canary).toBeGreaterThan(0);
     expect(await countByPool(url, 10)).toEqual({ canary: 10 });
   });
 
   it('takes replicas out of nginx before stopping them when a pool scales down under load', async () => {
-    const target = await h.target();
+    const stateDir = await h.dir();
+    const target = await h.target({ stateDir });
     await target.provision({ pool: 'stable', version: 'v1', replicas: 3 });
     await target.route({ stable: 100 });
     const url = await target.endpoint();
@@ -92,6 +97,10 @@ describe('nginxTarget: routing through a real nginx', () => {
       await load.stop();
     }
     expect(load.stats.failures).toEqual([]);
+    // Had a replica stopped while still in the upstream, nginx would have retried on another (two addresses).
+    const log = await accessLog(stateDir);
+    expect(log.filter((l) => l.upstreams.length > 1 || l.status !== 200)).toEqual([]);
+    expect(load.stats.ok).toBe(log.length);
     const stable = (await target.describe()).pools.find((p) => p.name === 'stable');
     expect(stable).toMatchObject({ replicas: 1, ready: 1, weight: 100 });
   });
