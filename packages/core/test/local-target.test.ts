@@ -560,6 +560,23 @@ describe('localTarget: adoption, crashes and cleanup', () => {
     expect(await recordedPids(stateDir)).toHaveLength(1);
   });
 
+  it('reports a proxy that runs but does not answer as unavailable, and never starts a second one', async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({ stateDir });
+    const url = await target.endpoint();
+    const [proxyPid] = await recordedPids(stateDir);
+    process.kill(proxyPid!, 'SIGSTOP');
+    try {
+      const err = await rejection(target.endpoint());
+      expect(err.code).toBe('CG_TARGET_UNAVAILABLE');
+      expect(err.retryable).toBe(true);
+      expect(await processesUsing(stateDir)).toEqual([proxyPid]);
+    } finally {
+      process.kill(proxyPid!, 'SIGCONT');
+    }
+    expect(await target.endpoint()).toBe(url);
+  });
+
   it('brings a killed proxy back on the same port with the same routes', async () => {
     const stateDir = await h.dir();
     const target = await h.target({ stateDir });

@@ -65,7 +65,7 @@ export class ProxyControl {
   async running(signal?: AbortSignal): Promise<ProxyRecord | undefined> {
     const record = await this.state.proxy();
     if (!record || !isAlive(record)) return undefined;
-    const ok = await this.healthy(`http://${record.host}:${record.controlPort}/health`, signal);
+    const ok = await this.healthy(`http://${record.host}:${record.controlPort}/health`, signal, 3_000);
     return ok ? record : undefined;
   }
 
@@ -90,6 +90,13 @@ export class ProxyControl {
     signal?: AbortSignal,
   ): Promise<ProxyRecord> {
     const previous = await this.state.proxy();
+    if (previous && isAlive(previous)) {
+      // Alive but silent: a second proxy could not take its port, and killing a busy one drops requests.
+      throw new TargetUnavailableError(
+        `${this.name}: the proxy (pid ${previous.pid}) runs but its control port ${previous.controlPort} does not answer; retry, or stop it`,
+        { plugin: this.name, details: { pid: previous.pid } },
+      );
+    }
     const port = opts.proxyPort || previous?.port || 0;
     const log = this.state.logFile('proxy');
     const child = await spawnDetached({
