@@ -235,6 +235,10 @@ describe('analysis gate', () => {
     expect(result.verdict).toBe('fail');
     expect(result.reason).toMatch(/^m2:/);
     expect(served.get('m1')).toBe(2);
+    expect(result.verifiers?.m1).toMatchObject({
+      verdict: undefined,
+      reason: 'stopped undecided: m2 ended the gate fail',
+    });
   });
 
   it('counts a measurement that outlives measurementTimeoutMs as an error', async () => {

@@ -103,11 +103,18 @@ export async function runGate(
       log?.debug(`analysis ${name}: ${m.verifier} measured ${m.verdict}`, { round, dryRun: m.dryRun });
     }
     const decided = deciding.length > 0 && deciding.every((s) => s.verdict !== undefined);
-    const lost = deciding.some((s) => s.verdict !== undefined && s.verdict !== 'pass');
-    if (lost || decided) break;
+    const lost = deciding.find((s) => s.verdict !== undefined && s.verdict !== 'pass');
+    if (lost) {
+      // The gate cannot pass any more: the others stop undecided, as Argo terminates the run's metrics.
+      for (const s of states.filter((x) => x.verdict === undefined)) {
+        s.reason = `stopped undecided: ${lost.verifier.name} ended the gate ${lost.verdict}`;
+      }
+      break;
+    }
+    if (decided) break;
     if (round < opts.count - 1) await sleep(opts.intervalMs, signal, `analysis ${name}`);
   }
-  for (const s of states) if (s.verdict === undefined) conclude(s, opts);
+  for (const s of states) if (s.verdict === undefined && s.reason === 'not decided') conclude(s, opts);
   return summarize(name, states, deciding, measurements, log);
 }
 
@@ -231,10 +238,6 @@ function firstBad(m: Measurement): string {
 /** Decides a verifier whose measurements ran out without crossing a limit. */
 function conclude(s: VerifierState, opts: Required<GateOptions>): void {
   const taken = s.passes + s.failures + s.inconclusives + s.errors;
-  if (taken === 0) {
-    s.reason = 'not measured: the gate was decided by another verifier';
-    return;
-  }
   if (opts.consecutiveSuccessLimit > 0) {
     s.verdict = 'inconclusive';
     s.reason = `count ${opts.count} ran out before ${opts.consecutiveSuccessLimit} passes in a row`;
