@@ -31,7 +31,9 @@ export async function planReplicas(
   const taken = new Set(used);
   for (let index = 0; planned.length < count; index++) {
     if (taken.has(index)) continue;
-    const port = await freePort(opts.host);
+    // The kernel may hand the same free port out twice in a row: never plan two replicas on one port.
+    let port = await freePort(opts.host);
+    while (planned.some((p) => p.port === port)) port = await freePort(opts.host);
     let spec: unknown;
     try {
       spec = opts.command({ version, pool, port, index });
