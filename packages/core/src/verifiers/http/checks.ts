@@ -142,7 +142,9 @@ export async function authChecks(s: Suite): Promise<Check[]> {
       ? `refused without a key (${(anon as Answer).status})`
       : typeof anon === 'string'
         ? `request failed: ${anon}`
-        : `answered ${anon.status} without an API key: the endpoint is not protected`,
+        : anon.status === 404
+          ? `answered 404: no endpoint at authPath ${path}`
+          : `answered ${anon.status} without an API key: the endpoint is not protected`,
   });
   if (!s.o.apiKey) {
     checks.push({
