@@ -171,18 +171,22 @@ export function nginxTarget(options: NginxTargetOptions): NginxTarget {
         nginx: reload.output,
       });
     }
+    // The reload is sent: from here on, no abort, so the file and what nginx runs stay the same.
     try {
-      await waitForGeneration(files, host, port, generation, logOffset, opts.reloadTimeoutMs, signal);
+      await waitForGeneration(files, host, port, generation, logOffset, opts.reloadTimeoutMs);
     } catch (err) {
       const log = await tail(files.errorLog, 1_000);
-      throw await restore(
+      const error = await restore(
         `nginx did not take the new configuration: ${(err as Error).message}`,
         { nginx: log },
         err,
       );
+      // In case nginx takes the new config late, have it load the restored one again.
+      await run(files, ['-e', files.errorLog, '-s', 'reload'], 'reload').catch(() => {});
+      throw error;
     }
     // nginx lets old workers accept for about 100 ms after the new ones start: wait until they stop.
-    if (!(await retired(master, oldWorkers, opts.reloadTimeoutMs, signal))) {
+    if (!(await retired(master, oldWorkers, opts.reloadTimeoutMs))) {
       throw failure(
         `nginx's old workers still accept connections ${opts.reloadTimeoutMs} ms after the reload`,
         {
