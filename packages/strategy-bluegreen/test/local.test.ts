@@ -129,8 +129,8 @@ describe('blue-green on localTarget under continuous load', () => {
 
   it('switches back to warm blue at once when green breaks the p95 SLO under production traffic, with zero failed requests', async () => {
     const env = await setup({
-      faults: { v2: { FAULT_LATENCY_MS: '120' } },
-      verifiers: [validationSuite(), proxyLatency(100)],
+      faults: { v2: { FAULT_LATENCY_MS: '300' } },
+      verifiers: [validationSuite(), proxyLatency(200)],
       strategy: {
         prePromotionAnalysis: { verifiers: ['http-validation'] },
         postPromotionAnalysis: {
