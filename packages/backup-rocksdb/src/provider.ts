@@ -86,6 +86,8 @@ async function createBackup(
     if (!(await lstatOrUndefined(dir))?.isDirectory()) {
       throw new ConfigInvalidError(`extra ${name}: ${dir} is not a directory`, { plugin: 'backup-rocksdb' });
     }
+    // Refuses links and special files now, before the service is asked to pause or checkpoint.
+    await walkFiles(dir);
   }
   checkAbort(ctx.signal, 'backup');
   const release = await o.store.lock();
@@ -151,7 +153,7 @@ async function createBackup(
 }
 
 /** File-system failures (ENOSPC, EACCES...) become a typed error that keeps the original as its cause. */
-function typed(err: unknown, phase: 'backup' | 'restore'): unknown {
+function typed(err: unknown, phase: 'backup' | 'restore' | 'export' | 'import'): unknown {
   if (err instanceof ReleaseError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new BackupFailedError(`${phase} failed: ${message}`, {
@@ -240,6 +242,8 @@ export function rocksdbBackup(options: RocksdbBackupOptions): RocksdbBackup {
         ...io(ctx),
         logger,
         now: o.now,
+      }).catch((err: unknown) => {
+        throw typed(err, 'restore');
       });
       await writeVerification(o.store, manifest.id, {
         ok: true,
@@ -290,6 +294,8 @@ export function rocksdbBackup(options: RocksdbBackupOptions): RocksdbBackup {
         gzipLevel: o.gzipLevel,
         chunkSize: o.chunkSize,
         signal: ctx.signal,
+      }).catch((err: unknown) => {
+        throw typed(err, 'export');
       });
     },
 
@@ -307,6 +313,8 @@ export function rocksdbBackup(options: RocksdbBackupOptions): RocksdbBackup {
           chunkSize: o.chunkSize,
           signal: ctx.signal,
           exists,
+        }).catch((err: unknown) => {
+          throw typed(err, 'import');
         });
         await commitManifest(o.store, manifest);
         return toBackupInfo(manifest, undefined);

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type BackupInfo, ReleaseError } from '@codegraph/release-core';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -192,6 +192,14 @@ describe('daily backup and full recovery of a stopped database', () => {
     expect(await codeOf(backup.verify(first.info!.id, { level: 'deep' as 'scan' }))).toBe(
       'CG_CONFIG_INVALID',
     );
+    const linked = join(root, 'linked-extra');
+    await mkdir(linked, { recursive: true });
+    await symlink('/etc/passwd', join(linked, 'passwd'));
+    const withLink = rocksdbBackup({ repository: repo, db, extras: { linked } });
+    expect(await codeOf(withLink.create({ reason: 'manual' }))).toBe('CG_BACKUP_FAILED');
+    expect(
+      await codeOf(backup.exportBundle(first.info!.id, join(root, 'no', 'such', 'dir', 'kit.tgz'))),
+    ).toBe('CG_BACKUP_FAILED');
     expect(() => rocksdbBackup({ repository: repo, db: '' })).toThrow(/db/);
     expect(() => rocksdbBackup({ repository: repo, db, extras: { rocksdb: vector } })).toThrow(/extra name/);
     expect(() => rocksdbBackup({ repository: repo, db, concurrency: 0 })).toThrow(/concurrency/);
