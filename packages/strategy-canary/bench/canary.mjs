@@ -127,6 +127,15 @@ try {
   if (good.result.status !== 'succeeded')
     throw new Error(`good release was ${good.result.status}: ${good.result.reason}`);
   const goodWindow = load.records.filter((r) => r.t >= good.started && r.t <= good.finished);
+  // Which action was running when a request of the good release failed, and how it failed.
+  const goodFailures = {};
+  for (const r of goodWindow.filter((x) => x.status === 0 || x.status >= 500)) {
+    const during = good.runEvents
+      .filter((e) => e.type === 'action.started' && Date.parse(e.time) <= r.t)
+      .at(-1);
+    const key = `${r.status} ${r.version} during ${during ? `${during.action.type} ${during.action.pool ?? JSON.stringify(during.action.weights ?? '')}` : 'start'}`;
+    goodFailures[key] = (goodFailures[key] ?? 0) + 1;
+  }
 
   const bad = {};
   for (const [version, kind] of [
@@ -194,6 +203,7 @@ try {
       met,
       scenarios: bad,
       good_release_requests: goodWindow.length,
+      good_release_failures: goodFailures,
       exposure: {
         detectMs: exposure.detectMs,
         exposedWeight: exposure.exposedWeight,

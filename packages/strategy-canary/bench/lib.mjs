@@ -47,7 +47,7 @@ export async function startPrometheus(dir, fileSd) {
       `--storage.tsdb.path=${path.join(dir, 'prom-data')}`,
       '--log.level=warn',
     ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
+    { stdio: ['ignore', 'ignore', 'ignore'] },
   );
   const exited = new Promise((resolve) => child.once('close', resolve));
   child.once('error', (err) => {
@@ -112,7 +112,9 @@ export function steadyLoad(front, rate) {
       },
     ],
   });
-  instance.on('reqError', () => records.push({ t: Date.now(), status: 0, version: 'none' }));
+  instance.on('reqError', (err) =>
+    records.push({ t: Date.now(), status: 0, version: err?.code ?? err?.message ?? 'error' }),
+  );
   const done = new Promise((resolve) => instance.once('done', resolve));
   return {
     records,

@@ -1,5 +1,8 @@
-import { type GateOptions, gateDefaults } from '@codegraph/release-core';
+import { type Action, type GateOptions, gateDefaults, type Plan } from '@codegraph/release-core';
 import { type CanaryOptions, type CanaryStep, resolveCanary } from './options.js';
+
+/** A dry run's actions, as `engine.plan({ version })` returns them. */
+export type PlannedRelease = Pick<Plan, 'version' | 'actions'>;
 
 /** How long a canary that turns bad at one weight step stays exposed before the abort decision. */
 export interface ExposureStage {
@@ -109,7 +112,9 @@ export function exposureOf(
 
 /**
  * Worst-case time to detect a bad canary and worst-case share of traffic it takes, computed from the
- * steps and gate settings alone (pure: no target, no clock).
+ * steps and gate settings alone (pure: no target, no clock): from canary options, or from the actions of
+ * a dry run, `canaryExposure(await engine.plan({ version }))` (weights of the version's pools, pauses and
+ * analyses up to promotion).
  *
  * The model: the canary turns bad at some `setWeight` step (each is a stage) and from then on every
  * measurement fails. It is caught by the next analysis whose gate can fail, after that gate's
@@ -126,11 +131,45 @@ export function exposureOf(
  * ```ts
  * const e = canaryExposure({ weights: [5, 25, 50], analysis: { verifiers: ['judge'], gate: { count: 5, intervalMs: 2000, initialDelayMs: 2000 } } })
  * // e.detectMs === 2000, e.exposedWeight === 50, e.exposedShare === 0.5
+ * const planned = canaryExposure(await engine.plan({ version: 'v1.2.3' }))
  * ```
  */
 export function canaryExposure(
-  options: CanaryOptions = {},
+  source: CanaryOptions | PlannedRelease = {},
   assumptions: ExposureAssumptions = {},
 ): CanaryExposure {
-  return exposureOf(resolveCanary(options).steps, assumptions);
+  if ('actions' in source && Array.isArray(source.actions))
+    return exposureOf(stepsOfPlan(source), assumptions);
+  return exposureOf(resolveCanary(source as CanaryOptions).steps, assumptions);
+}
+
+/** The canary steps a dry run's actions amount to, up to promotion: weights of the version's pools, pauses, analyses. */
+function stepsOfPlan(plan: PlannedRelease): CanaryStep[] {
+  const pools = new Set(
+    plan.actions.flatMap((a: Action) =>
+      a.type === 'provision' && a.version === plan.version ? [a.pool] : [],
+    ),
+  );
+  // The route just before `promote` sends all traffic over: that is the promotion, not a canary step.
+  const promoted = plan.actions.findIndex((a) => a.type === 'promote');
+  const until =
+    promoted < 0
+      ? plan.actions.length
+      : plan.actions.slice(0, promoted).findLastIndex((a) => a.type === 'route');
+  const steps: CanaryStep[] = [];
+  let weight = 0;
+  for (const a of plan.actions.slice(0, until < 0 ? promoted : until)) {
+    if (a.type === 'route') {
+      const w = Object.entries(a.weights).reduce((sum, [pool, v]) => sum + (pools.has(pool) ? v : 0), 0);
+      if (w !== weight) steps.push({ setWeight: w });
+      weight = w;
+    } else if (a.type === 'pause') {
+      steps.push({ pause: a.durationMs === undefined ? {} : { durationMs: a.durationMs } });
+    } else if (a.type === 'analyze') {
+      // No verifier list means every verifier of the engine: none of them is named in a dry run list.
+      const verifiers = a.verifiers ?? ['*'];
+      steps.push({ analysis: { verifiers, name: a.name, ...(a.gate ? { gate: a.gate } : {}) } });
+    }
+  }
+  return steps;
 }

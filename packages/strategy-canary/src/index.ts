@@ -5,6 +5,7 @@ export {
   canaryExposure,
   type ExposureAssumptions,
   type ExposureStage,
+  type PlannedRelease,
 } from './exposure.js';
 export { type CanaryJudgeOptions, canaryJudge, canaryJudgeDefaults } from './judge.js';
 export {

@@ -1,6 +1,7 @@
 import { ConfigInvalidError } from '@codegraph/release-core';
 import { canary, canaryExposure } from '@codegraph/strategy-canary';
 import { describe, expect, it } from 'vitest';
+import { drive, pool } from './helpers/drive.js';
 
 const gate = { count: 5, intervalMs: 2000, initialDelayMs: 2000 };
 
@@ -67,5 +68,24 @@ describe('canary exposure', () => {
     const o = { stepWeight: 20, maxWeight: 60, analysis: { verifiers: ['judge'], gate } };
     expect(canary(o).exposure).toEqual(canaryExposure(o));
     expect(() => canaryExposure({ stepWeight: 20, maxWeight: 10 })).toThrow(ConfigInvalidError);
+  });
+
+  it('reads the same figures off the actions of a dry run', () => {
+    const o = {
+      weights: [5, 25, 50],
+      baseline: true,
+      pause: { durationMs: 3000 },
+      analysis: { verifiers: ['judge'], gate },
+    };
+    const stable = pool('v1', 'v1', 100);
+    const { actions } = drive(
+      canary(o).deploy({ version: 'v2', stable, state: { pools: [stable] }, replicas: 2 }),
+    );
+    const fromPlan = canaryExposure({ version: 'v2', actions });
+    expect(fromPlan.detectMs).toBe(5000);
+    expect({ ...fromPlan, stages: fromPlan.stages.map((s) => s.detectMs) }).toEqual({
+      ...canaryExposure(o),
+      stages: canaryExposure(o).stages.map((s) => s.detectMs),
+    });
   });
 });

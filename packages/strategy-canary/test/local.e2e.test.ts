@@ -1,4 +1,4 @@
-import { canary, canaryJudge } from '@codegraph/strategy-canary';
+import { canary, canaryExposure, canaryJudge } from '@codegraph/strategy-canary';
 import { afterEach, describe, expect, it } from 'vitest';
 import { engineOn, type Faults, localEnv, shifts } from './helpers/env.js';
 import {
@@ -37,6 +37,25 @@ async function serving(faults: Faults, s = strategy()): Promise<ScenarioEnv> {
 }
 
 describe('canary on the local target', () => {
+  it('plans a release with its worst-case detection time and exposure, changing nothing', async () => {
+    const env = await serving({});
+    const before = await env.target.describe();
+    const plan = await env.engine.plan({ version: 'v2' });
+    expect(plan.steps.slice(0, 4)).toEqual([
+      'provision v2 = v2 x1',
+      'provision baseline-v1 = v1 x1',
+      'route v1=60% v2=20% baseline-v1=20%',
+      'analyze canary-20 (v2, baseline-v1)',
+    ]);
+    const e = canaryExposure(plan);
+    // The first measurement after 500 ms fails the gate: a bad canary is out within 0.5 s, at 20 or 40 %.
+    expect(e.stages.map((s) => [s.weight, s.detectMs, s.exposedWeight])).toEqual([
+      [20, 500, 20],
+      [40, 500, 40],
+    ]);
+    expect(await env.target.describe()).toEqual(before);
+  });
+
   it('promotes a good version through every step with no failed request', async () => {
     const env = await serving({});
     const run = await releaseUnderLoad(env, 'v2');
