@@ -39,3 +39,13 @@ describe('redaction', () => {
     expect(createRedactor().value(a)).toEqual({ x: 1, self: '[Circular]' });
   });
 });
+
+describe('redaction of shared references', () => {
+  it('copies an object referenced twice (not a cycle) in full both times', () => {
+    const pool = { name: 'v1', replicas: 2 };
+    expect(createRedactor().value({ stable: pool, state: { pools: [pool] } })).toEqual({
+      stable: pool,
+      state: { pools: [pool] },
+    });
+  });
+});

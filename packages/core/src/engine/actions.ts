@@ -146,7 +146,9 @@ export async function executeAction(
       const settled = new AbortController();
       const both = AbortSignal.any([signal, settled.signal]);
       const waits: Array<Promise<PauseOutcome>> = [
-        env.waitForApproval(both).then(({ full }) => ({ resumedBy: 'approval' as const, ...(full ? { full } : {}) })),
+        env
+          .waitForApproval(both)
+          .then(({ full }) => ({ resumedBy: 'approval' as const, ...(full ? { full } : {}) })),
       ];
       if (action.durationMs !== undefined) {
         waits.push(sleep(action.durationMs, both).then(() => ({ resumedBy: 'timer' as const })));

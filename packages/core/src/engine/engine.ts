@@ -132,15 +132,17 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
         emit(journal, kind, { type: 'analysis.finished', version, result });
       },
     };
+    // A finished run is only reported again: its replay touches nothing, so it tells nobody either.
+    const quiet = journal.replayOnly;
     return {
       options,
       env,
       journal,
-      logger,
+      logger: quiet ? silentLogger : logger,
       redactor,
-      metrics,
+      metrics: quiet ? undefined : metrics,
       signal,
-      emit: (e) => emit(journal, kind, e),
+      emit: quiet ? () => {} : (e) => emit(journal, kind, e),
     };
   };
 
@@ -279,6 +281,23 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
       const head = entries.find((e) => e.type === 'run');
       if (head?.type !== 'run' || head.header.environment !== environment) {
         throw new ConfigInvalidError(`run ${runId} does not belong to environment ${environment}`);
+      }
+      const end = entries.findLast((e) => e.type === 'finished');
+      if (end?.type === 'finished' && end.status === 'superseded') {
+        const h = head.header;
+        const finishedAt = end.time;
+        return {
+          runId,
+          kind: h.kind,
+          environment,
+          status: 'superseded',
+          version: h.version,
+          reason: end.reason,
+          analyses: [],
+          startedAt: h.startedAt,
+          finishedAt,
+          durationMs: Date.parse(finishedAt) - Date.parse(h.startedAt),
+        } satisfies RunResult;
       }
       const lock = await store.lock(environment, {
         runId,

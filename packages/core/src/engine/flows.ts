@@ -109,10 +109,13 @@ class RunScope {
         this.d.logger.info(`${this.label}: ${phase} action ${index + 1}: ${describeAction(action)}`);
         this.d.emit({ type: 'action.started', phase, index, action });
       }
-      const outcome = await this.d.journal.step<ActionOutcome>(
-        key,
-        () => executeAction(this.d.env, phase, action, signal),
-        action,
+      // The strategy sees what the journal keeps (redacted), so a replay feeds it exactly the same outcomes.
+      const outcome = this.d.redactor.value(
+        await this.d.journal.step<ActionOutcome>(
+          key,
+          () => executeAction(this.d.env, phase, action, signal),
+          action,
+        ),
       );
       if (!replayed) {
         this.d.emit({
@@ -155,8 +158,9 @@ class RunScope {
       const endpoint = state.endpoint ?? pools[0]?.endpoints[0];
       return analyze(this.d.env, key, version, pools, endpoint, this.d.options.verifyGate, undefined, signal);
     });
-    this.analyses.push(result);
-    return result;
+    const safe = this.d.redactor.value(result);
+    this.analyses.push(safe);
+    return safe;
   }
 
   async backup(

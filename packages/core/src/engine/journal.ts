@@ -84,6 +84,11 @@ export class Journal {
     return result;
   }
 
+  /** A finished run replays without side effects: nothing is appended, no event is emitted. */
+  get replayOnly(): boolean {
+    return this.#finished;
+  }
+
   async note(message: string, data?: unknown): Promise<void> {
     await this.store.append(this.runId, {
       type: 'note',
@@ -97,6 +102,7 @@ export class Journal {
     serving?: string;
     reason?: string;
   }) {
+    if (this.#finished) return;
     await this.store.append(this.runId, {
       type: 'finished',
       status: entry.status,

@@ -105,6 +105,11 @@ export function rolling(options: RollingOptions = {}): Strategy {
         else [surge, unavailable] = [1, 0];
       }
 
+      if (!Number.isInteger(stable.replicas) || stable.replicas < 0) {
+        throw new ConfigInvalidError(
+          `rolling: the stable pool ${stable.name} reports ${String(stable.replicas)} replicas`,
+        );
+      }
       let oldCount = stable.replicas;
       let newCount = 0;
       let batch = 0;

@@ -53,24 +53,29 @@ export function createRedactor(secrets: ReadonlyArray<string | undefined> = []):
   };
 
   const value = <T>(input: T): T => walk(input, new WeakSet()) as T;
+  // `seen` holds the ancestors of the value being walked: a cycle is cut, a shared reference is not.
   const walk = (input: unknown, seen: WeakSet<object>): unknown => {
     if (typeof input === 'string') return string(input);
     if (input === null || typeof input !== 'object') return input;
     if (seen.has(input)) return '[Circular]';
-    seen.add(input);
-    if (Array.isArray(input)) return input.map((v) => walk(v, seen));
     if (input instanceof Date) return input.toISOString();
-    if (input instanceof Error) {
-      return walk({ name: input.name, message: input.message, ...(input as object) }, seen);
+    seen.add(input);
+    try {
+      if (Array.isArray(input)) return input.map((v) => walk(v, seen));
+      if (input instanceof Error) {
+        return walk({ name: input.name, message: input.message, ...(input as object) }, seen);
+      }
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(input)) {
+        out[k] =
+          secretKey.test(k) && v !== undefined && v !== null && typeof v !== 'object'
+            ? REDACTED
+            : walk(v, seen);
+      }
+      return out;
+    } finally {
+      seen.delete(input);
     }
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(input)) {
-      out[k] =
-        secretKey.test(k) && v !== undefined && v !== null && typeof v !== 'object'
-          ? REDACTED
-          : walk(v, seen);
-    }
-    return out;
   };
 
   return { add, string, value };
