@@ -2,7 +2,8 @@
 // `it.fails`: they pass while the bug is there, and turn red once the engine is fixed, to be flipped to `it`.
 import { canary } from '@codegraph/strategy-canary';
 import { afterEach, describe, expect, it } from 'vitest';
-import { engineOn, localEnv } from './helpers/env.js';
+import { engineOn, localEnv, steadyLoad } from './helpers/env.js';
+import { until } from './helpers/scenarios.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -31,5 +32,35 @@ describe('engine (packages/core/src/engine)', () => {
     const outcome = await Promise.race([engine.release({ version: 'v2' }).then((r) => r.status), deadline]);
     clearTimeout(timer);
     expect(outcome).toBe('rolled-back');
+  });
+
+  // engine.ts `abort()` aborts the run with `new ConfigInvalidError(reason)`, and an approval pause rejects
+  // with that reason as is: the run's error says CG_CONFIG_INVALID ("configuration is invalid, nothing was
+  // changed") for an operator's abort, while the same abort during a timed pause says CG_ABORTED.
+  it.fails('reports an operator abort at an approval pause as CG_ABORTED', async () => {
+    const local = await localEnv({});
+    cleanups.push(local.cleanup);
+    const { engine } = engineOn(local.target, local.dir, {
+      strategy: canary({ steps: [{ setWeight: 10 }, { pause: {} }] }),
+      verifiers: [],
+    });
+    expect((await engine.release({ version: 'v1' })).status).toBe('succeeded');
+    engine.on('action.started', (e) => {
+      if (e.action.type !== 'pause') return;
+      // Not in the same tick as the pause starts (see above): once the canary has taken traffic at the pause.
+      void (async () => {
+        const seen = (await local.target.traffic('v2')).requests;
+        await until(
+          async () => (await local.target.traffic('v2')).requests >= seen + 5,
+          10_000,
+          'canary traffic',
+        );
+        engine.abort(e.runId, 'operator abort');
+      })();
+    });
+    const load = steadyLoad(await local.target.endpoint(), 1);
+    const result = await engine.release({ version: 'v2' }).finally(() => load.stop());
+    expect(result.status).toBe('rolled-back');
+    expect(result.error?.code).toBe('CG_ABORTED');
   });
 });
