@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { fileStore } from '@codegraph/release-core';
 import { blueGreen } from '@codegraph/strategy-bluegreen';
 import { afterEach, describe, expect, it } from 'vitest';
-import { blueGreenEnv, loadGenerator, poolPids, until } from './helpers/env.js';
+import { blueGreenEnv, loadGenerator, poolPids, until, viaNginx } from './helpers/env.js';
 
 // The releasing process is SIGKILLed while the old colour is kept warm (the scale-down delay). Its
 // replicas and the proxy are detached, so they keep serving; another engine then resumes the run from
@@ -24,8 +24,10 @@ afterEach(async () => {
   if (errors.length > 0) throw errors[0];
 });
 
-function runChild(dir: string, verb: 'release' | 'resume', arg: string) {
-  const proc = spawn(process.execPath, [child, dir, String(DELAY_MS), verb, arg], {
+type Kind = 'local' | 'nginx';
+
+function runChild(dir: string, kind: Kind, verb: 'release' | 'resume', arg: string) {
+  const proc = spawn(process.execPath, [child, dir, String(DELAY_MS), kind, verb, arg], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(proc);
@@ -59,8 +61,11 @@ async function journalOf(dir: string, version: string) {
 }
 
 /** v1 serves (released in this process), load runs, then a child releases v2 and is killed during the delay. */
-async function killedDuringDelay() {
-  const env = await blueGreenEnv({ strategy: { scaleDownDelayMs: DELAY_MS, abortScaleDownDelayMs: 0 } });
+async function killedDuringDelay(kind: Kind) {
+  const env = await blueGreenEnv({
+    strategy: { scaleDownDelayMs: DELAY_MS, abortScaleDownDelayMs: 0 },
+    ...(kind === 'nginx' ? viaNginx() : {}),
+  });
   cleanups.push(async () => expect(await env.cleanup(), 'processes left running').toEqual([]));
   expect(
     await env.make({ strategy: blueGreen({ scaleDownDelayMs: 0 }) }).release({ version: 'v1' }),
@@ -72,7 +77,7 @@ async function killedDuringDelay() {
   await load.answeredBy('v1', 20);
   const bluePids = poolPids(env.stateDir, 'blue');
 
-  const { proc, exited } = runChild(env.dir, 'release', 'v2');
+  const { proc, exited } = runChild(env.dir, kind, 'release', 'v2');
   let runId = '';
   await until(
     async () => {
@@ -96,42 +101,45 @@ async function killedDuringDelay() {
   return { env, load, runId, bluePids };
 }
 
-describe('a blue-green release killed during the scale-down delay', () => {
-  it('resumes from its journal: the delay runs again, blue is retired, green alone serves v2', async () => {
-    const { env, load, runId } = await killedDuringDelay();
-    const result = await env.engine.resume(runId);
-    await load.answeredBy('v2', 20);
-    const answers = await load.stop();
+describe.each(['local', 'nginx'] as const)(
+  'a blue-green release killed during the scale-down delay (%s target)',
+  (kind) => {
+    it('resumes from its journal: the delay runs again, blue is retired, green alone serves v2', async () => {
+      const { env, load, runId } = await killedDuringDelay(kind);
+      const result = await env.engine.resume(runId);
+      await load.answeredBy('v2', 20);
+      const answers = await load.stop();
 
-    // `from` is not asserted: core replays it from the journal as undefined (see engine-bugs.test.ts).
-    expect(result).toMatchObject({ runId, status: 'succeeded', serving: 'v2' });
-    expect(env.actions('deploy', runId)).toEqual(['pause', 'retire blue']);
-    const state = await env.target.describe();
-    expect(state.pools.map((p) => [p.name, p.version, p.weight])).toEqual([['green', 'v2', 100]]);
-    expect((await env.engine.history()).map((h) => [h.version, h.status])).toEqual([
-      ['v1', 'succeeded'],
-      ['v2', 'succeeded'],
-    ]);
-    expect(answers.filter((a) => !a.ok)).toEqual([]);
-  });
-
-  it('rolls back instantly to the warm blue by emergency rollback: no provision, the same blue processes', async () => {
-    const { env, load, runId, bluePids } = await killedDuringDelay();
-    const result = await env.engine.rollback({
-      to: 'v1',
-      reason: 'release host died mid-release',
-      confirm: 'CONFIRM',
+      // `from` is not asserted: core replays it from the journal as undefined (see engine-bugs.test.ts).
+      expect(result).toMatchObject({ runId, status: 'succeeded', serving: 'v2' });
+      expect(env.actions('deploy', runId)).toEqual(['pause', 'retire blue']);
+      const state = await env.target.describe();
+      expect(state.pools.map((p) => [p.name, p.version, p.weight])).toEqual([['green', 'v2', 100]]);
+      expect((await env.engine.history()).map((h) => [h.version, h.status])).toEqual([
+        ['v1', 'succeeded'],
+        ['v2', 'succeeded'],
+      ]);
+      expect(answers.filter((a) => !a.ok)).toEqual([]);
     });
-    await load.answeredBy('v1', 20);
-    const answers = await load.stop();
 
-    expect(result).toMatchObject({ kind: 'rollback', status: 'succeeded', from: 'v2', serving: 'v1' });
-    expect(env.actions('undo', result.runId)).toEqual(['route', 'promote blue', 'retire green']);
-    expect(poolPids(env.stateDir, 'blue')).toEqual(bluePids);
-    const state = await env.target.describe();
-    expect(state.pools.map((p) => [p.name, p.version, p.weight])).toEqual([['blue', 'v1', 100]]);
-    const runs = await fileStore({ dir: join(env.dir, 'store') }).runs('production');
-    expect(runs.find((r) => r.runId === runId)?.status).toBe('superseded');
-    expect(answers.filter((a) => !a.ok)).toEqual([]);
-  });
-});
+    it('rolls back instantly to the warm blue by emergency rollback: no provision, the same blue processes', async () => {
+      const { env, load, runId, bluePids } = await killedDuringDelay(kind);
+      const result = await env.engine.rollback({
+        to: 'v1',
+        reason: 'release host died mid-release',
+        confirm: 'CONFIRM',
+      });
+      await load.answeredBy('v1', 20);
+      const answers = await load.stop();
+
+      expect(result).toMatchObject({ kind: 'rollback', status: 'succeeded', from: 'v2', serving: 'v1' });
+      expect(env.actions('undo', result.runId)).toEqual(['route', 'promote blue', 'retire green']);
+      expect(poolPids(env.stateDir, 'blue')).toEqual(bluePids);
+      const state = await env.target.describe();
+      expect(state.pools.map((p) => [p.name, p.version, p.weight])).toEqual([['blue', 'v1', 100]]);
+      const runs = await fileStore({ dir: join(env.dir, 'store') }).runs('production');
+      expect(runs.find((r) => r.runId === runId)?.status).toBe('superseded');
+      expect(answers.filter((a) => !a.ok)).toEqual([]);
+    });
+  },
+);

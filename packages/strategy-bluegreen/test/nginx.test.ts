@@ -1,7 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { blueGreen } from '@codegraph/strategy-bluegreen';
-import { nginxTarget } from '@codegraph/target-nginx';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Answer,
@@ -11,8 +9,8 @@ import {
   loadGenerator,
   poolPids,
   proxyLatency,
-  sampleServer,
   validationSuite,
+  viaNginx,
 } from './helpers/env.js';
 
 // End to end through a real nginx from Debian (`nginx-light`): weighted upstreams rewritten, checked with
@@ -30,22 +28,6 @@ afterEach(async () => {
   for (const fn of cleanups.reverse()) await fn().catch((err) => errors.push(err));
   cleanups = [];
   if (errors.length > 0) throw errors[0];
-});
-
-const viaNginx = (faults: Faults = {}): Pick<EnvOptions, 'target' | 'replicasDir'> => ({
-  replicasDir: join('nginx', 'backend'),
-  target: (dir) =>
-    nginxTarget({
-      stateDir: join(dir, 'nginx'),
-      readyTimeoutMs: 10_000,
-      stopTimeoutMs: 3_000,
-      drainTimeoutMs: 5_000,
-      command: ({ version, port }) => ({
-        command: process.execPath,
-        args: [sampleServer, '--port', String(port), '--version', version],
-        env: faults[version] ?? {},
-      }),
-    }),
 });
 
 async function setup(options: EnvOptions & { faults?: Faults } = {}) {

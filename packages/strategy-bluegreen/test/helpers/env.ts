@@ -14,6 +14,7 @@ import {
   type Verifier,
 } from '@codegraph/release-core';
 import { type BlueGreenOptions, blueGreen } from '@codegraph/strategy-bluegreen';
+import { nginxTarget } from '@codegraph/target-nginx';
 import { Agent, request } from 'undici';
 
 /** The sample CodeGraph-like service every test releases. */
@@ -213,6 +214,26 @@ export function sampleLocalTarget(stateDir: string, faults: Faults = {}): LocalT
     }),
   });
 }
+
+/**
+ * Environment options that put a real nginx (`nginxTarget`, Debian's nginx) in front of the sample
+ * replicas: `stateDir/nginx` for nginx, `stateDir/nginx/backend` for the replicas.
+ */
+export const viaNginx = (faults: Faults = {}): Pick<EnvOptions, 'target' | 'replicasDir'> => ({
+  replicasDir: join('nginx', 'backend'),
+  target: (dir) =>
+    nginxTarget({
+      stateDir: join(dir, 'nginx'),
+      readyTimeoutMs: 10_000,
+      stopTimeoutMs: 3_000,
+      drainTimeoutMs: 5_000,
+      command: ({ version, port }) => ({
+        command: process.execPath,
+        args: [sampleServer, '--port', String(port), '--version', version],
+        env: faults[version] ?? {},
+      }),
+    }),
+});
 
 /** Options of {@link blueGreenEnv}. */
 export interface EnvOptions {
