@@ -63,6 +63,9 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
     { abort: AbortController; approvals: Array<(full: boolean) => void>; approved: number; full: boolean }
   >();
   const knownWeights = new Set<string>();
+  if ((options.verifiers ?? []).length === 0) {
+    logger.warn(`[${environment}] no verifiers configured: analysis steps and verification pass on replica readiness alone`);
+  }
 
   const fanout = new Fanout(
     options.notifiers ?? [],
