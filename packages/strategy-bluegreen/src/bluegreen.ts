@@ -69,8 +69,7 @@ export function blueGreen(options: BlueGreenOptions = {}) {
     *deploy(input: StrategyInput): ActionPlan {
       const { version, state, replicas } = input;
       // The serving pool, read from `state` rather than `input.stable`: the engine computes `stable`
-      // the same way, but a resumed run gets `stable` back from its journal as the string
-      // "[Circular]" (core's redactor treats a shared reference as a cycle), while `state` survives.
+      // the same way, and journals written by core before 53faad5 replay `stable` as "[Circular]".
       const stable = servingPool(state.pools);
       const preview = idleColour(stable?.name);
 
