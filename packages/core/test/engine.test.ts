@@ -313,3 +313,31 @@ describe('release engine on the embedded local target', () => {
     expect(seen).toEqual(['preflight', 'backup', 'deploy', 'verify', 'run.finished']);
   });
 });
+
+describe('operator control of a running release', () => {
+  it('undoes a release aborted by the operator and reports CG_ABORTED', async () => {
+    env = await releaseEnv();
+    await env.engine.release({ version: 'v1' });
+    env.engine.on('action.started', (e) => {
+      if (e.action.type === 'analyze') env!.engine.abort(e.runId, 'wrong build');
+    });
+    const result = await env.engine.release({ version: 'v2' });
+    expect(result).toMatchObject({ status: 'rolled-back', serving: 'v1', error: { code: 'CG_ABORTED' } });
+    expect(result.reason).toMatch(/aborted by operator: wrong build/);
+    expect(await env.serving()).toBe('v1');
+  });
+
+  it('cancels through the caller signal and still completes the undo', async () => {
+    env = await releaseEnv();
+    await env.engine.release({ version: 'v1' });
+    const cancel = new AbortController();
+    env.engine.on('traffic.shifted', () => cancel.abort(new Error('deploy window closed')));
+    const result = await env.engine.release({ version: 'v2', signal: cancel.signal });
+    expect(result.status).toBe('rolled-back');
+    expect(result.error).toMatchObject({
+      code: 'CG_ABORTED',
+      message: 'deploy was cancelled: deploy window closed',
+    });
+    expect((await env.target.describe()).pools.map((p) => [p.version, p.weight])).toEqual([['v1', 100]]);
+  });
+});

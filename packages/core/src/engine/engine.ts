@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { AnalysisResult } from '../analysis/types.js';
 import {
+  AbortedError,
   ConfigInvalidError,
   RollbackUnconfirmedError,
   RunInterruptedError,
@@ -64,7 +65,9 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
   >();
   const knownWeights = new Set<string>();
   if ((options.verifiers ?? []).length === 0) {
-    logger.warn(`[${environment}] no verifiers configured: analysis steps and verification pass on replica readiness alone`);
+    logger.warn(
+      `[${environment}] no verifiers configured: analysis steps and verification pass on replica readiness alone`,
+    );
   }
 
   const fanout = new Fanout(
@@ -110,6 +113,7 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
       retry: options.retry,
       waitForApproval: (s) =>
         new Promise((resolve, reject) => {
+          if (s.aborted) return reject(s.reason);
           if (run.full) return resolve({ full: true });
           if (run.approved > 0) {
             run.approved--;
@@ -377,7 +381,7 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
       for (const [id, run] of active) {
         if (runId && id !== runId) continue;
         any = true;
-        run.abort.abort(new ConfigInvalidError(reason));
+        run.abort.abort(new AbortedError(`run ${id} aborted by operator: ${reason}`));
       }
       return any;
     },

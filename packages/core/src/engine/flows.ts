@@ -1,9 +1,11 @@
 import type { AnalysisResult } from '../analysis/types.js';
 import type { BackupInfo } from '../backup/types.js';
 import {
+  AbortedError,
   AnalysisFailedError,
   BackupFailedError,
   JournalDivergedError,
+  ReleaseError,
   type SerializedError,
   serializeError,
   wrapPluginError,
@@ -92,6 +94,12 @@ class RunScope {
     let index = 0;
     let next = gen.next();
     while (!next.done) {
+      if (signal.aborted) {
+        gen.return();
+        throw signal.reason instanceof ReleaseError
+          ? signal.reason
+          : new AbortedError(`${phase} was cancelled: ${message(signal.reason)}`, { cause: signal.reason });
+      }
       const action = next.value;
       const key = `${keyPrefix}/${index}`;
       const recorded = this.d.journal.startedWith(key);
