@@ -88,7 +88,7 @@ export function renderConfig(
     '    default "";',
     ...servers.map((s) => `    "~(^|, )${esc(s.address)}$" "${s.pool}";`),
     '  }',
-    `  log_format codegraph '$msec\\t$codegraph_pool\\t$upstream_addr\\t$status\\t$upstream_status\\t$upstream_response_time\\t$request_time\\t$pid';`,
+    `  log_format codegraph '$msec\\t$codegraph_pool\\t$upstream_addr\\t$status\\t$upstream_status\\t$upstream_response_time\\t$request_time\\t$pid\\t$connection\\t$connection_requests';`,
     `  access_log ${p('access.log')} codegraph;`,
     '',
   ];
@@ -106,7 +106,7 @@ export function renderConfig(
   lines.push(
     '  server {',
     `    listen ${opts.host}:${port};`,
-    '    keepalive_timeout 0;',
+    `    keepalive_timeout ${opts.clientKeepaliveS};`,
     ...opts.serverDirectives.map((d) => `    ${d}`),
     `    location = ${generationPath} {`,
     '      access_log off;',

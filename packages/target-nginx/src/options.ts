@@ -17,8 +17,17 @@ export interface NginxProcessOptions {
   workerProcesses?: number | 'auto';
   /** The `user` directive; only meaningful when the engine runs as root. @default undefined (nginx's own default) */
   user?: string | undefined;
-  /** Idle keep-alive connections each worker keeps to the upstream replicas. @default 16 */
+  /** Idle keep-alive connections each worker keeps to the upstream replicas. @default 32 */
   keepalive?: number;
+  /**
+   * Seconds nginx keeps an idle client connection open for another request (`keepalive_timeout`). With 0,
+   * nginx answers `Connection: close`, so a reload never closes a connection that a client is about to
+   * reuse: no client sees a failed request while weights change. Above 0, connections are reused (more
+   * throughput), but every reload closes idle ones and clients must retry an idempotent request whose
+   * reused connection closed before any response (browsers and many HTTP clients do; plain `fetch` does not).
+   * @default 0
+   */
+  clientKeepaliveS?: number;
   /**
    * Raw directives added to the `server` block, e.g. `['client_max_body_size 10m;']`. A typo here is
    * caught by `nginx -t` and the previous configuration keeps serving.
@@ -70,7 +79,8 @@ export const nginxTargetDefaults = {
   listenPort: 0,
   host: '127.0.0.1',
   workerProcesses: 1,
-  keepalive: 16,
+  keepalive: 32,
+  clientKeepaliveS: 0,
   readyTimeoutMs: 15_000,
   stopTimeoutMs: 5_000,
   reloadTimeoutMs: 10_000,
@@ -90,6 +100,7 @@ export interface ResolvedOptions {
   workerProcesses: number | 'auto';
   user: string | undefined;
   keepalive: number;
+  clientKeepaliveS: number;
   serverDirectives: string[];
   prometheusFileSd: string | undefined;
   readyTimeoutMs: number;
@@ -121,6 +132,7 @@ const nginxKeys = new Set([
   'workerProcesses',
   'user',
   'keepalive',
+  'clientKeepaliveS',
   'serverDirectives',
 ]);
 
@@ -153,6 +165,7 @@ export function resolveOptions(options: NginxTargetOptions): ResolvedOptions {
     host: n.host ?? d.host,
     workerProcesses: n.workerProcesses ?? d.workerProcesses,
     keepalive: n.keepalive ?? d.keepalive,
+    clientKeepaliveS: n.clientKeepaliveS ?? d.clientKeepaliveS,
     serverDirectives: n.serverDirectives ?? ([] as string[]),
   };
   if (typeof options.stateDir !== 'string' || options.stateDir.trim() === '')
@@ -180,6 +193,8 @@ export function resolveOptions(options: NginxTargetOptions): ResolvedOptions {
   if (n.user !== undefined && (typeof n.user !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(n.user)))
     fail('nginx.user must be a user name');
   if (!isInt(o.keepalive, 1, 10_000)) fail('nginx.keepalive must be an integer between 1 and 10000');
+  if (!isInt(o.clientKeepaliveS, 0, 3_600))
+    fail('nginx.clientKeepaliveS must be an integer between 0 and 3600');
   if (!Array.isArray(o.serverDirectives) || !o.serverDirectives.every((s) => typeof s === 'string'))
     fail('nginx.serverDirectives must be an array of strings');
   const fileSd = options.prometheusFileSd;
