@@ -6,7 +6,14 @@ import { describe, expect, it } from 'vitest';
 // Proves each package's published shape: the built ESM and CJS entries load through the `exports`
 // map, as a user's `import` and `require` would, and every export condition points at a real file.
 const root = fileURLToPath(new URL('..', import.meta.url));
-const packages = ['core', 'strategy-canary', 'strategy-bluegreen', 'backup-rocksdb', 'notify', 'target-nginx'];
+const packages = [
+  'core',
+  'strategy-canary',
+  'strategy-bluegreen',
+  'backup-rocksdb',
+  'notify',
+  'target-nginx',
+];
 
 function node(args: string[]): string {
   return execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' });
