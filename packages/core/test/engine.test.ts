@@ -208,6 +208,8 @@ describe('release engine on the embedded local target', () => {
       labels: { apiKey: secret },
     });
     expect(result.status).toBe('failed');
+    // A failed first release leaves nothing running unseen.
+    expect((await env.target.describe()).pools).toEqual([]);
     const everything = [
       await journalText(env),
       env.logger.lines.join('\n'),

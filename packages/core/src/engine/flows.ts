@@ -330,6 +330,22 @@ class RunScope {
     );
   }
 
+  /** Retires the pools of `version` that take no traffic (after a failed first release). */
+  async cleanUnrouted(version: string): Promise<void> {
+    const signal = new AbortController().signal;
+    const { target } = this.d.options;
+    const state = await this.d.journal.step('cleanup/state', () =>
+      targetCall(this.d.env, 'undo', 'describe', () => target.describe({ signal }), signal),
+    );
+    const idle = state.pools.filter((p) => p.version === version && p.weight === 0);
+    for (const [i, pool] of idle.entries()) {
+      await this.d.journal.step(`cleanup/${i}`, () =>
+        executeAction(this.d.env, 'undo', { type: 'retire', pool: pool.name }, signal),
+      );
+      this.taken.push(`retire ${pool.name}`);
+    }
+  }
+
   /** The strategy's undo back to `to`, then verification of `to`. Returns whether `to` verified. */
   async undo(
     to: string,
@@ -389,6 +405,10 @@ export async function runRelease(d: FlowDeps, resumed: boolean): Promise<RunResu
       return run.finish('failed', { from, serving: from, reason: why, error: err, backupId }, undefined);
     }
     if (!from) {
+      // Nothing to go back to: stop the pools that never took traffic, so a failed first release leaves nothing running unseen.
+      await run
+        .cleanUnrouted(version)
+        .catch((e) => d.logger.warn(`${run.label}: cleanup failed: ${message(e)}`));
       return run.finish(
         'failed',
         { from, reason: `${why}; first release, nothing to roll back to`, error: err, backupId },
