@@ -1,11 +1,11 @@
-// Real parts for the canary bench: Prometheus with file_sd, the sample service, a steady load (autocannon).
+// Real parts for the canary bench: Prometheus with file_sd, the sample service, a steady open-loop load.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+import { Pool } from 'undici';
 
 export const sampleServer = fileURLToPath(
   new URL('../../../examples/sample-service/server.mjs', import.meta.url),
@@ -91,36 +91,48 @@ export async function writeFileSd(file, target) {
 }
 
 /**
- * A steady open-loop load through `front` at `rate` requests per second (autocannon), recording the time,
- * status and answering version (`x-codegraph-version`) of every response, and every request error.
+ * A steady open-loop load through `front` at `rate` requests per second: requests are sent on a fixed
+ * schedule whatever the answers take (undici, keep-alive, honouring `Connection: close`), recording when
+ * each was sent, its status and the version that answered (`x-codegraph-version`); a request that
+ * gets no answer counts as status 0 with its error code.
  */
 export function steadyLoad(front, rate) {
   const records = [];
-  const instance = autocannon({
-    url: front,
-    connections: 16,
-    overallRate: rate,
-    duration: 3600,
-    timeout: 10,
-    requests: [
-      {
-        method: 'GET',
-        path: '/api/v1/search?q=graph',
-        onResponse: (status, _body, _ctx, headers) => {
-          records.push({ t: Date.now(), status, version: headers['x-codegraph-version'] ?? 'none' });
-        },
-      },
-    ],
-  });
-  instance.on('reqError', (err) =>
-    records.push({ t: Date.now(), status: 0, version: err?.code ?? err?.message ?? 'error' }),
-  );
-  const done = new Promise((resolve) => instance.once('done', resolve));
+  const pool = new Pool(front, { connections: 64, pipelining: 1, keepAliveTimeout: 10_000 });
+  const inflight = new Set();
+  const send = () => {
+    const t = Date.now();
+    const p = pool
+      .request({ method: 'GET', path: '/api/v1/search?q=graph', headersTimeout: 10_000, bodyTimeout: 10_000 })
+      .then(async (res) => {
+        await res.body.dump();
+        records.push({
+          t,
+          status: res.statusCode,
+          version: String(res.headers['x-codegraph-version'] ?? 'none'),
+        });
+      })
+      .catch((err) => records.push({ t, status: 0, version: err?.code ?? 'error' }));
+    inflight.add(p);
+    p.finally(() => inflight.delete(p));
+  };
+  // Catch up on the schedule every tick, so timer jitter changes burstiness, not the rate.
+  const started = performance.now();
+  let sent = 0;
+  const timer = setInterval(() => {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    for (; sent < due; sent++) send();
+  }, 5);
+  let stopped;
   return {
     records,
-    async stop() {
-      instance.stop();
-      await done;
+    stop() {
+      stopped ??= (async () => {
+        clearInterval(timer);
+        await Promise.allSettled([...inflight]);
+        await pool.close();
+      })();
+      return stopped;
     },
   };
 }
