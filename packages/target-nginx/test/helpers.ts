@@ -244,7 +244,7 @@ export async function startPrometheus(fileSd: string, dir: string) {
   };
 }
 
-/** The access log's lines: `{ pool, upstreams, status }`, where `upstreams` lists every replica nginx tried. */
+/** The access log's lines; `upstreams` lists every replica nginx tried, `connectionRequests` counts requests on the client connection. */
 export async function accessLog(stateDir: string) {
   const text = await readFile(path.join(stateDir, 'nginx', 'access.log'), 'utf8').catch(() => '');
   return text
@@ -252,6 +252,11 @@ export async function accessLog(stateDir: string) {
     .filter(Boolean)
     .map((line) => {
       const f = line.split('\t');
-      return { pool: f[1] ?? '', upstreams: (f[2] ?? '').split(', '), status: Number(f[3]) };
+      return {
+        pool: f[1] ?? '',
+        upstreams: (f[2] ?? '').split(', '),
+        status: Number(f[3]),
+        connectionRequests: Number(f[9]),
+      };
     });
 }

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { proxyAnalysis } from '@codegraph/release-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   alive,
@@ -101,6 +102,37 @@ describe('nginxTarget: traffic figures from the access log', () => {
     expect((await target.traffic('canary')).requests).toBe(0);
     expect((await target.traffic('stable')).requests).toBe(70);
     await expect(target.traffic('ghost')).rejects.toMatchObject({ code: 'CG_CONFIG_INVALID' });
+  });
+
+  it("lets the core proxyAnalysis verifier fail a canary that errors and pass one that doesn't", async () => {
+    const command = sampleCommand({ v2: { FAULT_ERROR_RATE: '1' } });
+    const target = await h.target({ command });
+    await target.provision({ pool: 'stable', version: 'v1', replicas: 1 });
+    await target.provision({ pool: 'bad', version: 'v2', replicas: 1 });
+    await target.provision({ pool: 'good', version: 'v3', replicas: 1 });
+    await target.route({ stable: 80, bad: 10, good: 10 });
+    await target.resetTraffic();
+    expect(await countByPool(await target.endpoint(), 300, '/api/v1/search?q=graph')).toEqual({
+      stable: 240,
+      bad: 30,
+      good: 30,
+    });
+    const pools = (await target.describe()).pools;
+    const judge = (pool: string) =>
+      proxyAnalysis({ pools: [pool], minRequests: 20, maxErrorRate: 0.05, maxP95LatencyMs: 2_000 }).verify({
+        environment: 'test',
+        version: pool,
+        pools: pools.filter((p) => p.name === pool),
+        endpoint: pools[0]!.endpoints[0]!,
+        target,
+      });
+    const bad = await judge('bad');
+    expect(bad.verdict).toBe('fail');
+    expect(bad.checks.find((c) => c.name === 'error_rate[bad]')).toMatchObject({
+      verdict: 'fail',
+      observed: 1,
+    });
+    expect((await judge('good')).verdict).toBe('pass');
   });
 });
 

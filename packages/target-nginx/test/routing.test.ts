@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { accessLog, countByPool, loadGenerator, NginxHarness, requireNginx } from './helpers.js';
+import { accessLog, countByPool, loadGenerator, NginxHarness, requireNginx, until } from './helpers.js';
 
 beforeAll(requireNginx);
 
@@ -103,5 +103,54 @@ describe('nginxTarget: routing through a real nginx', () => {
     expect(load.stats.ok).toBe(log.length);
     const stable = (await target.describe()).pools.find((p) => p.name === 'stable');
     expect(stable).toMatchObject({ replicas: 1, ready: 1, weight: 100 });
+  });
+
+  it('with client keep-alive on, a reload only closes idle connections: one retry of those loses nothing', async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({ stateDir, nginx: { clientKeepaliveS: 75 } });
+    await target.provision({ pool: 'stable', version: 'v1', replicas: 1 });
+    await target.provision({ pool: 'canary', version: 'v1', replicas: 1 });
+    await target.route({ stable: 100 });
+    const url = `${await target.endpoint()}/api/v1/search?q=graph`;
+    // RFC 9112 9.3.1: an idempotent request whose connection closed before any response may be retried.
+    const closedBeforeResponse = (err: unknown) =>
+      ['UND_ERR_SOCKET', 'ECONNRESET'].includes((err as { cause?: { code?: string } }).cause?.code ?? '');
+    const stats = { ok: 0, retried: 0, failures: [] as string[] };
+    let running = true;
+    const loops = Array.from({ length: 4 }, async () => {
+      while (running) {
+        let res: Response;
+        try {
+          res = await fetch(url);
+        } catch (err) {
+          if (!closedBeforeResponse(err)) {
+            stats.failures.push(String(err));
+            continue;
+          }
+          stats.retried++;
+          res = await fetch(url).catch((e: unknown) => Response.json({ error: String(e) }, { status: 599 }));
+        }
+        await res.arrayBuffer();
+        if (res.status === 200) stats.ok++;
+        else stats.failures.push(`HTTP ${res.status}`);
+      }
+    });
+    try {
+      const steps: Record<string, number>[] = [{ stable: 50, canary: 50 }, { canary: 100 }, { stable: 100 }];
+      for (const weights of steps) {
+        const before = stats.ok;
+        await target.route(weights);
+        await until(() => stats.ok >= before + 100 || stats.failures.length > 0, 15_000, '100 more answers');
+      }
+    } finally {
+      running = false;
+      await Promise.all(loops);
+    }
+    expect(stats.failures).toEqual([]);
+    const log = await accessLog(stateDir);
+    expect(log.filter((l) => l.status !== 200)).toEqual([]);
+    expect(Math.max(...log.map((l) => l.connectionRequests)), 'connections were reused').toBeGreaterThan(1);
+    // Every answer nginx logged reached the client: nothing was answered twice or lost after nginx read it.
+    expect(log.length).toBe(stats.ok);
   });
 });
