@@ -97,7 +97,12 @@ function checkAnalysis(a: unknown, where: string): void {
     );
   }
   const g = (a as { gate?: unknown }).gate;
-  if (g !== undefined) checkGate(g, where);
+  if (g !== undefined) {
+    checkGate(g, where);
+    const dry = ((g as { dryRun?: string[] }).dryRun ?? []).filter((n) => !v.includes(n));
+    if (dry.length > 0)
+      throw bad(`${where}: gate.dryRun names verifiers the analysis does not run: ${dry.join(', ')}`, 'gate');
+  }
   const name = (a as { name?: unknown }).name;
   if (name !== undefined && (typeof name !== 'string' || name === ''))
     throw bad(`${where}: analysis.name must be a non-empty string`, 'analysis');

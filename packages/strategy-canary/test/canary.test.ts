@@ -135,6 +135,26 @@ describe('canary steps', () => {
   });
 });
 
+describe('canary pool names', () => {
+  it('keeps canary, baseline and stable apart when an earlier undo left the baseline serving', () => {
+    const stable = pool('baseline-v1', 'v1', 100);
+    const { lines } = drive(
+      canary({ weights: [10], baseline: true }).deploy(input({ stable, state: { pools: [stable] } })),
+    );
+    expect(lines.slice(0, 3)).toEqual([
+      'provision v2=v2x1',
+      'provision baseline2-v1=v1x1',
+      'route baseline-v1:80 v2:10 baseline2-v1:10',
+    ]);
+  });
+
+  it('names the canary apart from a stable pool that already bears the version name', () => {
+    const stable = pool('v2', 'v1', 100);
+    const { lines } = drive(canary({ weights: [10] }).deploy(input({ stable, state: { pools: [stable] } })));
+    expect(lines[0]).toBe('provision canary-v2=v2x1');
+  });
+});
+
 describe('canary undo', () => {
   it('moves all traffic back to the stable pool at once, then retires the canary and the baseline', () => {
     const state = {
@@ -207,6 +227,10 @@ describe('canary options', () => {
       /gate\.count must be an integer >= 1/,
     );
     invalid({ wieghts: [10] }, /unknown option "wieghts"/);
+    invalid(
+      { weights: [10], analysis: { verifiers: ['judge'], gate: { dryRun: ['prometheus'] } } },
+      /does not run: prometheus/,
+    );
   });
 
   it('expands the linear shorthand up to maxWeight, with the defaults 10 to 50', () => {
