@@ -14,6 +14,7 @@ export default defineConfig({
       { find: /^@codegraph\/backup-rocksdb$/, replacement: src('backup-rocksdb/src/index.ts') },
       { find: /^@codegraph\/notify$/, replacement: src('notify/src/index.ts') },
       { find: /^@codegraph\/target-nginx$/, replacement: src('target-nginx/src/index.ts') },
+      { find: /^@codegraph\/release-cli$/, replacement: src('cli/src/index.ts') },
     ],
   },
   test: {

@@ -9,9 +9,10 @@ command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v ldb >/dev/null 2>&1 || need+=(rocksdb-tools)
 command -v db_bench >/dev/null 2>&1 || need+=(rocksdb-tools)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "install-test-deps: nginx, prometheus, rocksdb-tools and openssl are present"
+  echo "install-test-deps: nginx, prometheus, rocksdb-tools, openssl and chromium are present"
   exit 0
 fi
 

@@ -13,6 +13,7 @@ const packages = [
   'backup-rocksdb',
   'notify',
   'target-nginx',
+  'cli',
 ];
 
 function node(args: string[]): string {
