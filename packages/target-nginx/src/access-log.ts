@@ -1,5 +1,5 @@
 import type { PoolTraffic } from '@codegraph/release-core';
-import { readFrom } from './nginx.js';
+import { readFrom, sizeOf } from './nginx.js';
 
 /** Latency samples kept per pool, most recent last (as the local proxy does). */
 export const latencyRing = 1024;
@@ -25,21 +25,9 @@ export function parseLine(line: string): AccessLine | undefined {
   return { time, pool: f[1] ?? '', status, requestMs };
 }
 
-/**
- * A pool's figures from the access log since `offset`: requests answered by the pool, errors (5xx, which
- * includes 502/504 when every upstream failed), and `$request_time` samples in milliseconds.
- */
-export async function poolTraffic(
-  file: string,
-  pool: string,
-  offset: number,
-  since: string,
-): Promise<PoolTraffic> {
-  const text = await readFrom(file, offset);
-  const figures: PoolTraffic = { pool, requests: 0, errors: 0, latencyMs: [], since };
-  // A line still being written has no newline yet: leave it for the next read.
-  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
-  for (const raw of complete.split('\n')) {
+/** Counts one pool's lines in a chunk of the log (complete lines only) into `figures`. */
+function count(figures: PoolTraffic, pool: string, text: string): void {
+  for (const raw of text.split('\n')) {
     const line = parseLine(raw);
     if (!line || line.pool !== pool) continue;
     figures.requests++;
@@ -47,5 +35,36 @@ export async function poolTraffic(
     figures.latencyMs.push(Math.round(line.requestMs * 1000) / 1000);
   }
   if (figures.latencyMs.length > latencyRing) figures.latencyMs = figures.latencyMs.slice(-latencyRing);
-  return figures;
+}
+
+/**
+ * Per-pool figures from the access log: requests answered by the pool, errors (5xx, which includes 502/504
+ * when every upstream failed), and `$request_time` samples in milliseconds. Each call reads only what the
+ * log gained since the last call for the same pool and reset point.
+ */
+export class TrafficReader {
+  private readonly cache = new Map<string, { from: number; read: number; figures: PoolTraffic }>();
+
+  constructor(private readonly file: string) {}
+
+  async figures(pool: string, from: number, since: string): Promise<PoolTraffic> {
+    let entry = this.cache.get(pool);
+    const size = await sizeOf(this.file);
+    // A new reset point, or a log that was truncated or rotated, starts over.
+    if (!entry || entry.from !== from || entry.figures.since !== since || size < entry.read) {
+      entry = {
+        from,
+        read: size < from ? 0 : from,
+        figures: { pool, requests: 0, errors: 0, latencyMs: [], since },
+      };
+      this.cache.set(pool, entry);
+    }
+    const text = await readFrom(this.file, entry.read);
+    // A line still being written has no newline yet: leave it for the next read.
+    const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+    count(entry.figures, pool, complete);
+    entry.read += Buffer.byteLength(complete);
+    const f = entry.figures;
+    return { pool, requests: f.requests, errors: f.errors, latencyMs: [...f.latencyMs], since: f.since };
+  }
 }

@@ -1,7 +1,14 @@
 import path from 'node:path';
 import { ConfigInvalidError, type LocalTargetOptions, type Target } from '@codegraph/release-core';
 
-/** How nginx itself runs: its binary, where it listens, and a few knobs of the rendered config. */
+/**
+ * How nginx itself runs: its binary, where it listens, and a few knobs of the rendered config.
+ *
+ * @example
+ * ```ts
+ * nginxTarget({ stateDir, command, nginx: { listenPort: 8080, serverDirectives: ['client_max_body_size 10m;'] } })
+ * ```
+ */
 export interface NginxProcessOptions {
   /** The nginx executable. @default '/usr/sbin/nginx' */
   binary?: string;
@@ -36,13 +43,24 @@ export interface NginxProcessOptions {
   serverDirectives?: string[];
 }
 
-/** Options of {@link nginxTarget}. */
+/**
+ * Options of {@link nginxTarget}.
+ *
+ * @example
+ * ```ts
+ * const options: NginxTargetOptions = {
+ *   stateDir: '.release/nginx',
+ *   command: ({ version, port }) => ({ command: `/opt/codegraph/${version}/bin/api`, args: ['--port', String(port)] }),
+ *   prometheusFileSd: '/etc/prometheus/targets/codegraph.json',
+ * }
+ * ```
+ */
 export interface NginxTargetOptions {
   /** Directory for nginx's config, pid file, logs and temp files (`nginx/`) and the backend's state (`backend/`). */
   stateDir: string;
   /**
    * Builds the command of one replica, exactly like `localTarget`'s `command`. Used to build the default
-   * backend; give either `command` or `backend`.
+   * backend; give either `command` or `backend`. @default undefined
    */
   command?: LocalTargetOptions['command'];
   /**
@@ -73,7 +91,14 @@ export interface NginxTargetOptions {
   name?: string;
 }
 
-/** Every option's default, in one place. */
+/**
+ * Every option's default, in one place.
+ *
+ * @example
+ * ```ts
+ * const timeout = options.reloadTimeoutMs ?? nginxTargetDefaults.reloadTimeoutMs // 10000
+ * ```
+ */
 export const nginxTargetDefaults = {
   binary: '/usr/sbin/nginx',
   listenPort: 0,

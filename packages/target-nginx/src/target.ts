@@ -14,7 +14,7 @@ import {
   throwIfAborted,
   type Weights,
 } from '@codegraph/release-core';
-import { poolTraffic } from './access-log.js';
+import { TrafficReader } from './access-log.js';
 import { configBody, type RoutedPool, renderConfig } from './config.js';
 import { fileSdGroups, writeFileSd } from './file-sd.js';
 import {
@@ -42,7 +42,17 @@ import {
 } from './options.js';
 import { type NginxState, StateFile, writeAtomic } from './state.js';
 
-/** The {@link Target} that {@link nginxTarget} returns. */
+/**
+ * The {@link Target} that {@link nginxTarget} returns: the `Target` methods plus nginx's URL, traffic
+ * reset points and teardown.
+ *
+ * @example
+ * ```ts
+ * const target: NginxTarget = nginxTarget({ stateDir, command })
+ * await target.resetTraffic('canary')
+ * const { requests, errors } = await target.traffic('canary')
+ * ```
+ */
 export interface NginxTarget extends Target {
   route(weights: Weights, ctx?: OperationContext): Promise<void>;
   traffic(pool: string, ctx?: OperationContext): Promise<PoolTraffic>;
@@ -99,6 +109,7 @@ export function nginxTarget(options: NginxTargetOptions): NginxTarget {
   const accessLog = path.join(opts.nginxDir, 'access.log');
   const prevConfig = `${files.config}.prev`;
   const stateFile = new StateFile(opts.nginxDir);
+  const trafficReader = new TrafficReader(accessLog);
   const failure = (message: string, details?: Record<string, unknown>, cause?: unknown) =>
     new TargetOperationError(`${name}: ${message}`, { plugin: name, details, cause });
 
@@ -334,7 +345,7 @@ export function nginxTarget(options: NginxTargetOptions): NginxTarget {
     }
     const st = await stateFile.read();
     const from = st.marks[pool] ?? st.marks['*'] ?? { offset: 0, since: new Date(0).toISOString() };
-    return poolTraffic(accessLog, pool, from.offset, from.since);
+    return trafficReader.figures(pool, from.offset, from.since);
   }
 
   return {

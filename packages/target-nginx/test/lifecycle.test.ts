@@ -95,12 +95,17 @@ describe('nginxTarget: traffic figures from the access log', () => {
     expect(canary.latencyMs.every((ms) => ms >= 0 && ms < 5_000)).toBe(true);
     expect(Date.parse(stable.since)).toBeLessThanOrEqual(Date.now());
 
+    // Later calls add what the log gained (one more WRR cycle of 20: 14 + 6).
+    await countByPool(url, 20, '/api/v1/search?q=graph');
+    expect(await target.traffic('stable')).toMatchObject({ requests: 84, errors: 0 });
+    expect(await target.traffic('canary')).toMatchObject({ requests: 36, errors: 36 });
+
     // Another instance reads the same figures; resetting one pool leaves the other's.
     const other = await h.target({ stateDir, command });
-    expect((await other.traffic('canary')).requests).toBe(30);
+    expect((await other.traffic('canary')).requests).toBe(36);
     await other.resetTraffic('canary');
     expect((await target.traffic('canary')).requests).toBe(0);
-    expect((await target.traffic('stable')).requests).toBe(70);
+    expect((await target.traffic('stable')).requests).toBe(84);
     await expect(target.traffic('ghost')).rejects.toMatchObject({ code: 'CG_CONFIG_INVALID' });
   });
 
