@@ -2,7 +2,8 @@
 // (the default) and on:
 //  1. route(): render + nginx -t + reload + confirmation, over 20 weight changes;
 //  2. failed requests from 16 fetch() loops while the weights change every 250 ms for 10 s;
-//  3. steady throughput through nginx (autocannon, 16 connections, 5 s), and one replica reached directly.
+//  3. steady throughput and latency of the same fetch() loops for 5 s; with keep-alive on, autocannon
+//     (16 connections, 5 s) through nginx and against one replica reached directly.
 // Run: npm run bench -w @codegraph/target-nginx   (builds first; needs /usr/sbin/nginx)
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -27,12 +28,16 @@ const cannon = (url, seconds) =>
 /** 16 fetch() loops; each failed request (network error or non-200) is counted, never retried. */
 function fetchLoad(url) {
   const stats = { ok: 0, failed: 0, kinds: {} };
+  const latencies = [];
+  const started = performance.now();
   let running = true;
   const loops = Array.from({ length: 16 }, async () => {
     while (running) {
+      const t0 = performance.now();
       try {
         const res = await fetch(url);
         await res.arrayBuffer();
+        latencies.push(performance.now() - t0);
         if (res.status === 200) stats.ok++;
         else {
           stats.failed++;
@@ -48,7 +53,13 @@ function fetchLoad(url) {
   return async () => {
     running = false;
     await Promise.all(loops);
-    return stats;
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      ...stats,
+      rps: Math.round(stats.ok / seconds),
+      p50ms: Math.round(pct(latencies, 50) * 10) / 10,
+      p99ms: Math.round(pct(latencies, 99) * 10) / 10,
+    };
   };
 }
 
@@ -94,7 +105,13 @@ async function measure(clientKeepaliveS) {
         max: Math.round(Math.max(...routeMs)),
       },
       fetchUnderRouteChanges: { routeChanges: changes, ...underChanges },
-      steadyThroughNginx: await cannon(search, 5),
+      fetchSteady: await (async () => {
+        const stop = fetchLoad(search);
+        await new Promise((r) => setTimeout(r, 5_000));
+        return stop();
+      })(),
+      // autocannon's latency figures are not meaningful when every response closes its connection.
+      ...(clientKeepaliveS > 0 ? { autocannonSteady: await cannon(search, 5) } : {}),
     };
   } finally {
     await target.destroy();
@@ -114,7 +131,7 @@ const direct = await (async () => {
   });
   try {
     const pool = await target.provision({ pool: 'stable', version: 'v1', replicas: 1 });
-    return cannon(`${pool.endpoints[0]}/api/v1/search?q=graph`, 5);
+    return await cannon(`${pool.endpoints[0]}/api/v1/search?q=graph`, 5);
   } finally {
     await target.destroy();
     await rm(stateDir, { recursive: true, force: true });

@@ -111,6 +111,7 @@ export function renderConfig(
     `    location = ${generationPath} {`,
     '      access_log off;',
     '      allow 127.0.0.0/8;',
+    ...(opts.host.startsWith('127.') ? [] : [`      allow ${opts.host};`]),
     '      deny all;',
     `      return 200 "${generation}";`,
     '    }',
