@@ -76,6 +76,28 @@ describe('nginxTarget: bad input fails before any side effect', () => {
     await expect(stat(path.join(stateDir, 'backend'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
+  it('does nothing when the operation was cancelled before it ran', async () => {
+    const stateDir = await h.dir();
+    const target = await h.target({ stateDir });
+    await target.provision({ pool: 'stable', version: 'v1', replicas: 1 });
+    await target.provision({ pool: 'canary', version: 'v2', replicas: 1 });
+    await target.route({ stable: 100 });
+    const conf = await readFile(path.join(stateDir, 'nginx', 'nginx.conf'), 'utf8');
+    const signal = AbortSignal.abort();
+    expect((await rejection(target.route({ stable: 50, canary: 50 }, { signal }))).code).toBe('CG_ABORTED');
+    expect(
+      (await rejection(target.provision({ pool: 'canary', version: 'v2', replicas: 2 }, { signal }))).code,
+    ).toBe('CG_ABORTED');
+    expect((await rejection(target.retire('canary', { signal }))).code).toBe('CG_ABORTED');
+    expect(await readFile(path.join(stateDir, 'nginx', 'nginx.conf'), 'utf8')).toBe(conf);
+    expect(
+      Object.fromEntries((await target.describe()).pools.map((p) => [p.name, [p.weight, p.ready]])),
+    ).toEqual({
+      stable: [100, 1],
+      canary: [0, 1],
+    });
+  });
+
   it('refuses to retire a pool or scale it to 0 while it has weight', async () => {
     const target = await h.target();
     await target.provision({ pool: 'stable', version: 'v1', replicas: 1 });
