@@ -203,7 +203,23 @@ export type ReleaseErrorCode =
   | 'CG_ABORTED'
   | 'CG_TIMEOUT'
   | 'CG_PLUGIN_FAILED'
-  | 'CG_RUN_INTERRUPTED';
+  | 'CG_RUN_INTERRUPTED'
+  | 'CG_ARTIFACT_INVALID'
+  | 'CG_MIGRATION_FAILED'
+  | 'CG_RECOVERY_UNCONFIRMED';
+
+/** An artifact failed verification (signature, checksum, missing entry) or clashes with an installed one. Nothing was changed. */
+export class ArtifactInvalidError extends ReleaseError {
+  static override readonly code = 'CG_ARTIFACT_INVALID';
+}
+/** A migration step failed; the steps applied before it were undone in reverse order. */
+export class MigrationFailedError extends ReleaseError {
+  static override readonly code = 'CG_MIGRATION_FAILED';
+}
+/** A recovery was asked for without `confirm: 'CONFIRM'`. Nothing was changed. */
+export class RecoveryUnconfirmedError extends ReleaseError {
+  static override readonly code = 'CG_RECOVERY_UNCONFIRMED';
+}
 
 /** Turns anything thrown into the journal's error form. */
 export function serializeError(err: unknown): SerializedError {

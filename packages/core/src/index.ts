@@ -11,6 +11,21 @@ export type {
   VerifierResult,
   VerifyContext,
 } from './analysis/types.js';
+// Hotfix artifacts, migration steps, recovery and run manifests
+export {
+  type ArtifactOptions,
+  artifactPath,
+  defaultArtifactFileName,
+} from './artifacts/install.js';
+export {
+  type ArtifactPublicKey,
+  type ArtifactSource,
+  parseSha256Sums,
+  sha256File,
+  type VerifiedArtifact,
+  type VerifyArtifactOptions,
+  verifyArtifact,
+} from './artifacts/verify.js';
 export type {
   BackupInfo,
   BackupProvider,
@@ -38,7 +53,15 @@ export type { DatabaseRollbackContext, ReleaseEngineOptions } from './engine/con
 export { createReleaseEngine, knownGoodVersions, migrationsSince } from './engine/engine.js';
 export type { EventListener, EventStreamOptions } from './engine/events.js';
 export type { DeliveryOptions } from './engine/fanout.js';
+export { buildManifest, type ReleaseManifest } from './engine/manifest.js';
 export type { MetricsOptions, ReleaseMetrics } from './engine/metrics.js';
+export {
+  pickBackup,
+  type RecoverOptions,
+  type RecoveryContext,
+  type RecoveryOptions,
+  recoveryDefaults,
+} from './engine/recovery.js';
 export type {
   EngineStatus,
   Plan,
@@ -51,6 +74,16 @@ export * from './errors.js';
 export type * from './events/types.js';
 export type { ConsoleLoggerOptions, LogFields, Logger } from './logger.js';
 export { consoleLogger, silentLogger } from './logger.js';
+export {
+  type BackfillOptions,
+  backfill,
+  backfillDefaults,
+  type MigrationContext,
+  type MigrationStep,
+  type MigrationStepsRecord,
+  type MigrationUndoContext,
+  validateCounts,
+} from './migrations/steps.js';
 export type { Notifier } from './notify/types.js';
 export type { FileStoreOptions } from './store/file.js';
 // Store

@@ -1,14 +1,17 @@
 import type { Registry } from 'prom-client';
 import type { GateOptions, Verifier } from '../analysis/types.js';
+import { type ArtifactOptions, checkArtifactOptions } from '../artifacts/install.js';
 import type { BackupProvider } from '../backup/types.js';
 import { ConfigInvalidError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { checkCatalog, type MigrationStep } from '../migrations/steps.js';
 import type { Notifier } from '../notify/types.js';
 import type { Store } from '../store/types.js';
 import type { Strategy } from '../strategies/types.js';
 import type { Target } from '../target/types.js';
 import type { RetryOptions } from '../util/retry.js';
 import type { DeliveryOptions } from './fanout.js';
+import type { RecoveryOptions } from './recovery.js';
 
 /** What the database-rollback hook receives: the migration records of the releases being undone. */
 export interface DatabaseRollbackContext {
@@ -55,6 +58,24 @@ export interface ReleaseEngineOptions {
   databaseRollback?: (ctx: DatabaseRollbackContext) => Promise<void>;
   /** Versions a rollback may target besides those the history knows as good (e.g. known tags). @default [] */
   knownVersions?: string[];
+  /**
+   * Where verified artifacts are installed and the key that signs them; needed by `release({ artifact })`.
+   * @default none (a release with an artifact is refused)
+   */
+  artifacts?: ArtifactOptions;
+  /**
+   * The migration steps a release may list by name (`release({ migrations: [...] })`), each with its undo.
+   * Without a `databaseRollback` hook, the emergency rollback undoes recorded steps from this catalog.
+   * @default []
+   */
+  migrations?: MigrationStep[];
+  /** How `recover()` stops and starts the service and which data it moves aside. @default {} (see {@link RecoveryOptions}) */
+  recovery?: RecoveryOptions;
+  /**
+   * A directory where each run's manifest is written as `<runId>.manifest.json` when it ends (point it at
+   * the file store's `runs/` folder to keep manifests next to the journals). @default none
+   */
+  manifestDir?: string;
 }
 
 const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -134,4 +155,23 @@ export function validateOptions(o: ReleaseEngineOptions): void {
   for (const v of o.knownVersions ?? []) checkVersion(v, 'knownVersions entry');
   for (const s2 of o.secrets ?? []) need(typeof s2 === 'string', 'secrets must be strings');
   if (o.databaseRollback !== undefined) need(isFn(o.databaseRollback), 'databaseRollback must be a function');
+  if (o.artifacts !== undefined) checkArtifactOptions(o.artifacts);
+  if (o.migrations !== undefined) checkCatalog(o.migrations);
+  if (o.recovery !== undefined) {
+    const r = o.recovery;
+    need(r && typeof r === 'object', 'recovery must be an object');
+    need(r.stop === undefined || isFn(r.stop), 'recovery.stop must be a function');
+    need(r.start === undefined || isFn(r.start), 'recovery.start must be a function');
+    need(
+      r.data === undefined ||
+        (Array.isArray(r.data) && r.data.every((x) => typeof x === 'string' && x !== '')),
+      'recovery.data must be directory paths',
+    );
+    need(
+      r.integrity === undefined || ['presence', 'checksum', 'scan'].includes(r.integrity),
+      'recovery.integrity must be presence, checksum or scan',
+    );
+  }
+  if (o.manifestDir !== undefined)
+    need(typeof o.manifestDir === 'string' && o.manifestDir !== '', 'manifestDir must be a directory path');
 }

@@ -1,15 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { AnalysisResult } from '../analysis/types.js';
+import { artifactPath, checkNotClobbering } from '../artifacts/install.js';
+import { checkArtifactSource, verifyArtifact } from '../artifacts/verify.js';
 import {
   AbortedError,
   ConfigInvalidError,
+  RecoveryUnconfirmedError,
   RollbackUnconfirmedError,
   RunInterruptedError,
   VersionUnknownError,
 } from '../errors.js';
 import type { ReleaseEvent, RunKind } from '../events/types.js';
 import { silentLogger } from '../logger.js';
+import { isStepsRecord, resolveSteps } from '../migrations/steps.js';
 import type { HistoryEntry, RunHeader } from '../store/types.js';
 import { servingPool } from '../strategies/restore.js';
 import type { Action, ActionOutcome } from '../strategies/types.js';
@@ -20,7 +24,9 @@ import { EventHub } from './events.js';
 import { Fanout } from './fanout.js';
 import { type FlowDeps, runRelease, runRollback } from './flows.js';
 import { Journal } from './journal.js';
+import { buildManifest, writeManifest } from './manifest.js';
 import { createReleaseMetrics } from './metrics.js';
+import { pickBackup, type RecoveryPlan, runRecovery } from './recovery.js';
 import type { Plan, ReleaseEngine, RunResult } from './types.js';
 
 const newRunId = (environment: string) =>
@@ -219,7 +225,14 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
 
   async function finishRun(journal: Journal, result: Promise<RunResult>): Promise<RunResult> {
     try {
-      return await result;
+      const out = await result;
+      if (options.manifestDir) {
+        await writeManifest(options.manifestDir, buildManifest(await store.read(journal.runId))).catch(
+          (err) =>
+            logger.warn(`[${environment}] could not write the manifest of ${journal.runId}: ${String(err)}`),
+        );
+      }
+      return out;
     } finally {
       active.delete(journal.runId);
       await fanout.drain();
@@ -247,12 +260,68 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
       );
     }
     const migrations = migrationsSince(history, o.to);
-    if (migrations.length > 0 && !options.databaseRollback) {
+    const catalog = new Set((options.migrations ?? []).map((m) => m.name));
+    const undoable = migrations.every((m) => isStepsRecord(m) && m.steps.every((s) => catalog.has(s.name)));
+    if (migrations.length > 0 && !options.databaseRollback && !undoable) {
       throw new ConfigInvalidError(
         `releases after ${o.to} recorded ${migrations.length} migration(s) but the engine has no databaseRollback hook; add one so the schema can be rolled back; nothing was changed`,
       );
     }
     return migrations;
+  }
+
+  /** A release's artifact verified and its migration steps resolved, before anything is written. */
+  async function checkReleaseExtras(o: Parameters<ReleaseEngine['release']>[0], version: string) {
+    const out: Record<string, unknown> = {};
+    if (o.migrations !== undefined) {
+      if (o.migration !== undefined)
+        throw new ConfigInvalidError('pass either a migration record or migration steps, not both');
+      const names = resolveSteps(o.migrations, options.migrations);
+      if (names.length > 0) out.migrations = names;
+    }
+    if (o.artifact !== undefined) {
+      const source = checkArtifactSource(o.artifact);
+      const conf = options.artifacts;
+      if (!conf)
+        throw new ConfigInvalidError(
+          'release({ artifact }) needs the engine option artifacts: { dir, publicKey }; nothing was changed',
+        );
+      const verified = await verifyArtifact({ ...source, publicKey: conf.publicKey });
+      await checkNotClobbering(artifactPath(conf, version), verified.sha256);
+      logger.info(`[${environment}] artifact ${verified.name} verified: sha256 ${verified.sha256}`);
+      out.artifact = verified;
+    }
+    return out;
+  }
+
+  async function validateRecovery(o: Parameters<ReleaseEngine['recover']>[0]) {
+    if (o?.confirm !== 'CONFIRM') {
+      throw new RecoveryUnconfirmedError(
+        "a recovery replaces live data and needs confirm: 'CONFIRM' (exactly, in capitals); nothing was changed",
+      );
+    }
+    if (typeof o.reason !== 'string' || o.reason.trim() === '')
+      throw new ConfigInvalidError('a recovery needs a reason for the incident report; nothing was changed');
+    const provider = options.backup;
+    if (!provider)
+      throw new ConfigInvalidError('recover() needs the engine option backup; nothing was changed');
+    if (o.version !== undefined) checkVersion(o.version, 'recovery version');
+    const backup = pickBackup(await provider.list(o.signal ? { signal: o.signal } : {}), o.backup);
+    const state = await target.describe(o.signal ? { signal: o.signal } : {});
+    const stable = servingPool(state.pools);
+    const lastGood = [...knownGoodVersions(await store.history(environment))].pop();
+    const version = o.version ?? stable?.version ?? backup.version ?? lastGood;
+    if (!version)
+      throw new ConfigInvalidError(
+        'nothing serves and the backup names no version: pass recover({ version })',
+      );
+    const request = 'id' in o.backup ? { id: o.backup.id } : { at: new Date(o.backup.at).toISOString() };
+    const data: RecoveryPlan = {
+      backup,
+      request,
+      ...(stable && stable.version === version ? { pool: stable.name, replicas: stable.replicas } : {}),
+    };
+    return { version: checkVersion(version), data };
   }
 
   const engine: ReleaseEngine = {
@@ -262,9 +331,11 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
       const version = checkVersion(o?.version);
       if (o.reason !== undefined && typeof o.reason !== 'string')
         throw new ConfigInvalidError('reason must be a string');
+      const extra = await checkReleaseExtras(o, version);
       const { lock, journal } = await begin('release', version, o.reason, {
         ...(o.labels ? { labels: o.labels } : {}),
         ...(o.migration !== undefined ? { migration: o.migration } : {}),
+        ...extra,
       });
       try {
         return await finishRun(journal, runRelease(deps(journal, 'release', o.signal), false));
@@ -281,6 +352,24 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
       } finally {
         await lock.release();
       }
+    },
+
+    async recover(o) {
+      const plan = await validateRecovery(o);
+      const { lock, journal } = await begin('recovery', plan.version, o.reason, { ...plan.data });
+      try {
+        return await finishRun(journal, runRecovery(deps(journal, 'recovery', o.signal), false));
+      } finally {
+        await lock.release();
+      }
+    },
+
+    async manifest(runId) {
+      const entries = await store.read(runId);
+      const head = entries.find((e) => e.type === 'run');
+      if (head?.type !== 'run' || head.header.environment !== environment)
+        throw new ConfigInvalidError(`run ${runId} does not belong to environment ${environment}`);
+      return buildManifest(entries);
     },
 
     async resume(runId, o = {}) {
@@ -314,7 +403,8 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
       });
       try {
         const journal = new Journal(head.header, store, redactor, await store.read(runId));
-        const flow = head.header.kind === 'rollback' ? runRollback : runRelease;
+        const kind = head.header.kind;
+        const flow = kind === 'rollback' ? runRollback : kind === 'recovery' ? runRecovery : runRelease;
         return await finishRun(journal, flow(deps(journal, head.header.kind, o.signal), true));
       } finally {
         await lock.release();

@@ -12,6 +12,7 @@ import {
 } from '../errors.js';
 import type { IncidentReport, Phase, ReleaseEvent, RunStatus } from '../events/types.js';
 import type { Logger } from '../logger.js';
+import { isStepsRecord } from '../migrations/steps.js';
 import type { HistoryEntry } from '../store/types.js';
 import { servingPool } from '../strategies/restore.js';
 import type { ActionOutcome, ActionPlan } from '../strategies/types.js';
@@ -21,6 +22,14 @@ import { type ActionEnv, analyze, describeAction, executeAction, targetCall } fr
 import type { ReleaseEngineOptions } from './config.js';
 import type { Journal } from './journal.js';
 import type { ReleaseMetrics } from './metrics.js';
+import {
+  type AppliedStep,
+  installPhase,
+  migratePhase,
+  stepsRecord,
+  undoRecorded,
+  undoSteps,
+} from './release-steps.js';
 import type { RunResult } from './types.js';
 
 type Emittable = ReleaseEvent extends infer E
@@ -49,7 +58,7 @@ interface Preflight {
 }
 
 /** Tracks one run: phases with events and metrics, actions with journal replay, analyses and steps taken. */
-class RunScope {
+export class RunScope {
   readonly analyses: AnalysisResult[] = [];
   readonly taken: string[] = [];
   readonly started: number;
@@ -222,6 +231,8 @@ class RunScope {
       reason?: string;
       error?: unknown;
       backupId?: string | undefined;
+      /** The migration record to keep in the history (a release's applied steps). @default the run's `migration` */
+      migration?: unknown;
     },
     incident:
       | Omit<IncidentReport, 'startedAt' | 'finishedAt' | 'durationMs' | 'actions' | 'analyses' | 'status'>
@@ -246,7 +257,7 @@ class RunScope {
     };
     const verdicts: Record<string, string> = {};
     for (const a of this.analyses) verdicts[a.name] = a.verdict;
-    const migration = (h.data as { migration?: unknown } | undefined)?.migration;
+    const migration = fields.migration ?? (h.data as { migration?: unknown } | undefined)?.migration;
     await journal.step('history', async () => {
       const entry: HistoryEntry = {
         runId: h.runId,
@@ -377,6 +388,7 @@ export async function runRelease(d: FlowDeps, resumed: boolean): Promise<RunResu
   let backupId: string | undefined;
   let changed = false;
   let pre: Preflight | undefined;
+  const applied: AppliedStep[] = [];
   try {
     pre = await run.preflight(d.signal);
     from = pre.stable?.version;
@@ -389,6 +401,8 @@ export async function runRelease(d: FlowDeps, resumed: boolean): Promise<RunResu
     }
     backupId = await run.phase('backup', () => run.backup('pre-release', from, d.signal));
     changed = true;
+    await installPhase(run, d);
+    await migratePhase(run, d, applied);
     const input = { version, stable: pre.stable ?? undefined, state: pre.state, replicas: pre.replicas };
     await run.phase('deploy', () => run.plan('deploy', 'deploy', d.options.strategy.deploy(input), d.signal));
     const verdict = await run.phase('verify', () => run.verify('verify', version, d.signal));
@@ -398,13 +412,20 @@ export async function runRelease(d: FlowDeps, resumed: boolean): Promise<RunResu
         { phase: 'verify' },
       );
     }
-    return await run.finish('succeeded', { from, serving: version, backupId }, undefined);
+    return await run.finish(
+      'succeeded',
+      { from, serving: version, backupId, migration: stepsRecord(d, applied) },
+      undefined,
+    );
   } catch (err) {
     const why = message(err);
     if (!changed || !pre) {
       return run.finish('failed', { from, serving: from, reason: why, error: err, backupId }, undefined);
     }
     if (!from) {
+      await run
+        .phase('migrate', () => undoSteps(run, d, applied))
+        .catch((e) => d.logger.error(`${run.label}: undo of migrations failed: ${message(e)}`));
       // Nothing to go back to: stop the pools that never took traffic, so a failed first release leaves nothing running unseen.
       await run
         .cleanUnrouted(version)
@@ -429,6 +450,15 @@ export async function runRelease(d: FlowDeps, resumed: boolean): Promise<RunResu
       restored = await run.undo(from, pre.replicas, d.signal.aborted ? 'aborted' : 'failed', undoSignal);
     } catch (e) {
       undoError = e;
+    }
+    // The old version serves again; now the schema can go back (steps undone newest first).
+    if (applied.length > 0) {
+      try {
+        await run.phase('migrate', () => undoSteps(run, d, applied));
+      } catch (e) {
+        undoError ??= e;
+        restored = false;
+      }
     }
     const status: RunStatus = restored ? 'rolled-back' : 'failed';
     const reason = undoError
@@ -467,7 +497,10 @@ export async function runRollback(d: FlowDeps, resumed: boolean): Promise<RunRes
     backupId = await run.phase('backup', () => run.backup('pre-rollback', from, d.signal));
     const migrations = ((h.data as { migrations?: unknown[] } | undefined)?.migrations ?? []) as unknown[];
     const hook = d.options.databaseRollback;
-    if (migrations.length > 0 && hook) {
+    if (migrations.length > 0 && !hook && migrations.every(isStepsRecord)) {
+      await run.phase('database-rollback', () => undoRecorded(d, migrations.filter(isStepsRecord)));
+      run.taken.push(`database rollback of ${migrations.length} migration(s)`);
+    } else if (migrations.length > 0 && hook) {
       await run.phase('database-rollback', () =>
         d.journal.step('database-rollback', async () => {
           await hook({

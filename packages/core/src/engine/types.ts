@@ -1,11 +1,14 @@
 import type { JsonValue } from 'type-fest';
 import type { AnalysisResult } from '../analysis/types.js';
+import type { ArtifactSource } from '../artifacts/verify.js';
 import type { SerializedError } from '../errors.js';
 import type { IncidentReport, ReleaseEvent, ReleaseEventType, RunKind, RunStatus } from '../events/types.js';
 import type { HistoryEntry, LockOwner, RunSummary } from '../store/types.js';
 import type { Action } from '../strategies/types.js';
 import type { PoolState } from '../target/types.js';
 import type { EventListener, EventStreamOptions } from './events.js';
+import type { ReleaseManifest } from './manifest.js';
+import type { RecoverOptions } from './recovery.js';
 
 /** Arguments of {@link ReleaseEngine.release}. */
 export interface ReleaseOptions {
@@ -19,6 +22,17 @@ export interface ReleaseOptions {
   labels?: Record<string, string>;
   /** A migration record the emergency rollback's database phase receives if this release is undone. */
   migration?: JsonValue;
+  /**
+   * A signed artifact to release (a hotfix): verified against `SHA256SUMS` and its ed25519 signature with
+   * the engine's `artifacts.publicKey` before anything changes, then installed at
+   * `artifactPath(artifacts, version)` for the target's command template. Needs the engine's `artifacts`.
+   */
+  artifact?: ArtifactSource;
+  /**
+   * Names of migration steps from the engine's `migrations` catalog, applied in this order after the
+   * backup and before the deploy; on failure the applied ones are undone in reverse order.
+   */
+  migrations?: string[];
 }
 
 /** Arguments of {@link ReleaseEngine.rollback}. */
@@ -105,6 +119,13 @@ export interface ReleaseEngine {
   on<T extends ReleaseEventType | '*'>(type: T, listener: EventListener<T>): () => void;
   /** Every event from now on, as an async iterator. */
   events(options?: EventStreamOptions): AsyncIterable<ReleaseEvent>;
+  /**
+   * The runbook's full or point-in-time recovery: stop, move data aside, restore a backup (by id, or the
+   * newest at or before a time), start, verify, integrity check, incident report. Needs `backup`.
+   */
+  recover(options: RecoverOptions): Promise<RunResult>;
+  /** A run's manifest (versions, artifact hash, backups, migrations, verdicts, durations) from its journal. */
+  manifest(runId: string): Promise<ReleaseManifest>;
   /** Waits for notifications in flight, then closes notifiers. */
   close(): Promise<void>;
 }

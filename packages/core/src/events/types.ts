@@ -7,7 +7,26 @@ import type { Weights } from '../target/types.js';
 export type RunKind = 'release' | 'rollback' | 'recovery';
 
 /** The engine's phases, in the order a release runs them. */
-export type Phase = 'preflight' | 'backup' | 'deploy' | 'verify' | 'database-rollback' | 'undo' | 'notify';
+export type Phase =
+  | 'preflight'
+  | 'backup'
+  | 'deploy'
+  | 'verify'
+  | 'database-rollback'
+  | 'undo'
+  | 'notify'
+  /** A hotfix's verified artifact is copied into place. */
+  | 'install'
+  /** A release's migration steps are applied (or, after a failure, undone). */
+  | 'migrate'
+  /** Recovery: the service is stopped so its data can be replaced. */
+  | 'stop'
+  /** Recovery: current data moved aside, the chosen backup restored. */
+  | 'restore'
+  /** Recovery: the service is started again. */
+  | 'start'
+  /** Recovery: the backup provider's verification of the restored backup. */
+  | 'integrity';
 
 /** How a run ended. */
 export type RunStatus =

@@ -1,0 +1,145 @@
+import type { JsonValue } from 'type-fest';
+import { artifactPath, installArtifact } from '../artifacts/install.js';
+import { MigrationFailedError, ReleaseError, wrapPluginError } from '../errors.js';
+import type { MigrationStep, MigrationStepsRecord } from '../migrations/steps.js';
+import type { FlowDeps, RunScope } from './flows.js';
+
+/** What a release's header records about its artifact (verified before the run started). */
+export interface ArtifactRecord {
+  /** Where the verified file was read from. */
+  file: string;
+  name: string;
+  sha256: string;
+  sizeBytes: number;
+}
+
+/** A migration step that ran, with what its apply returned. */
+export interface AppliedStep {
+  index: number;
+  name: string;
+  record: JsonValue | null;
+}
+
+const headerData = (d: FlowDeps) =>
+  (d.journal.header.data ?? {}) as { artifact?: ArtifactRecord; migrations?: string[] };
+
+/** The install phase of a hotfix: the verified artifact copied to `<dir>/<version>/<fileName>`, hashed again. */
+export async function installPhase(run: RunScope, d: FlowDeps): Promise<void> {
+  const artifact = headerData(d).artifact;
+  const options = d.options.artifacts;
+  if (!artifact || !options) return;
+  const version = d.journal.header.version;
+  const path = artifactPath(options, version);
+  await run.phase('install', () =>
+    d.journal.step('install', async () => {
+      const out = await installArtifact(artifact.file, path, artifact.sha256);
+      return { ...out, name: artifact.name, sizeBytes: artifact.sizeBytes };
+    }),
+  );
+  run.taken.push(`install ${artifact.name} (sha256 ${artifact.sha256.slice(0, 12)}) at ${path}`);
+}
+
+function catalogStep(d: FlowDeps, name: string): MigrationStep {
+  const step = (d.options.migrations ?? []).find((s) => s.name === name);
+  // Checked before the run started; a resumed run whose engine lost the step cannot go on safely.
+  if (!step) throw new MigrationFailedError(`migration step ${name} is not in this engine's catalog`);
+  return step;
+}
+
+const ctxOf = (d: FlowDeps, signal: AbortSignal) => ({
+  environment: d.options.environment,
+  version: d.journal.header.version,
+  signal,
+  logger: d.logger,
+});
+
+/**
+ * Applies the release's migration steps in order, one journal step each (`migrate/<i>`). When one fails,
+ * the ones that finished are undone in reverse order (`migrate-undo/<i>`), then the failure is thrown.
+ * `applied` holds the steps applied and not undone, for the caller's undo after a later failure.
+ */
+export async function migratePhase(run: RunScope, d: FlowDeps, applied: AppliedStep[]): Promise<void> {
+  const names = headerData(d).migrations ?? [];
+  if (names.length === 0) return;
+  await run.phase('migrate', async () => {
+    for (const [index, name] of names.entries()) {
+      const step = catalogStep(d, name);
+      try {
+        const record = await d.journal.step<JsonValue | null>(
+          `migrate/${index}`,
+          async () => (await step.apply(ctxOf(d, d.signal))) ?? null,
+          { step: name },
+        );
+        applied.push({ index, name, record: d.redactor.value(record ?? null) });
+        run.taken.push(`migration ${name} applied`);
+      } catch (err) {
+        const failure =
+          err instanceof ReleaseError
+            ? err
+            : new MigrationFailedError(`migration step ${name} failed: ${(err as Error)?.message ?? err}`, {
+                cause: wrapPluginError(err, `migration ${name}`, 'migrate'),
+                phase: 'migrate',
+                details: { step: name },
+              });
+        run.taken.push(`migration ${name} failed: ${failure.message}`);
+        await undoSteps(run, d, applied);
+        throw failure;
+      }
+    }
+  });
+}
+
+/** Undoes applied steps, newest first, each journaled; its own signal, so a cancelled run is still undone. */
+export async function undoSteps(run: RunScope, d: FlowDeps, applied: AppliedStep[]): Promise<void> {
+  const signal = new AbortController().signal;
+  while (applied.length > 0) {
+    const s = applied[applied.length - 1]!;
+    const step = catalogStep(d, s.name);
+    await d.journal.step(
+      `migrate-undo/${s.index}`,
+      async () => {
+        await step.undo({ ...ctxOf(d, signal), record: s.record });
+        return null;
+      },
+      { step: s.name },
+    );
+    applied.pop();
+    run.taken.push(`migration ${s.name} undone`);
+  }
+}
+
+/** The history record of a release's applied steps, for the emergency rollback's database phase. */
+export function stepsRecord(d: FlowDeps, applied: readonly AppliedStep[]): MigrationStepsRecord | undefined {
+  if (applied.length === 0) return undefined;
+  return {
+    version: d.journal.header.version,
+    steps: applied.map((s) => ({ name: s.name, record: s.record })),
+  };
+}
+
+/**
+ * The emergency rollback's database phase when no `databaseRollback` hook is given: every recorded
+ * release's steps undone newest first, by name from the catalog (validated before the rollback started).
+ */
+export async function undoRecorded(d: FlowDeps, records: readonly MigrationStepsRecord[]): Promise<void> {
+  for (const [r, rec] of records.entries()) {
+    for (let i = rec.steps.length - 1; i >= 0; i--) {
+      const s = rec.steps[i]!;
+      const step = catalogStep(d, s.name);
+      await d.journal.step(
+        `database-rollback/${r}/${i}`,
+        async () => {
+          await step.undo({
+            environment: d.options.environment,
+            version: rec.version,
+            signal: d.signal,
+            logger: d.logger,
+            record: s.record,
+          });
+          return null;
+        },
+        { release: rec.version, step: s.name },
+      );
+    }
+  }
+}
