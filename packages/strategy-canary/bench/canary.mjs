@@ -57,7 +57,7 @@ const mean = (sel) =>
 const promMetrics = [
   {
     name: 'latency_mean_ratio',
-    query: `${mean('pool="{{pool}}"')} / ${mean('pool!="{{pool}}"')}`,
+    query: `(${mean('pool="{{pool}}"')}) / (${mean('pool!="{{pool}}"')})`,
     threshold: { max: 2.5 },
   },
   ...codegraphSlo({ window: '5s', maxErrorRate: 0.02 }).filter((m) => m.name === 'error_rate'),

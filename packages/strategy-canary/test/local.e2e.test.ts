@@ -123,8 +123,7 @@ describe('canary on the local target', () => {
         env.engine.promote(e.runId);
         return;
       }
-      // The operator watches the canary take traffic at the pause, then aborts. (Aborting in the same
-      // tick as the pause starts is lost by the engine: see engine-bugs.test.ts.)
+      // The operator watches the canary take traffic at the pause, then aborts.
       void (async () => {
         const seen = (await env.target.traffic!('v2')).requests;
         await until(

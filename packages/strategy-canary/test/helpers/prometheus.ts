@@ -3,7 +3,7 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Target } from '@codegraph/release-core';
+import { codegraphSlo, type PrometheusMetric, type Target } from '@codegraph/release-core';
 
 /** A real Prometheus (Debian's `prometheus`) scraping every 1 s the targets listed in a file_sd file. */
 export interface RunningPrometheus {
@@ -137,3 +137,20 @@ export async function writeFileSd(file: string, target: Target): Promise<void> {
   await writeFile(tmp, `${JSON.stringify(groups)}\n`);
   await rename(tmp, file);
 }
+
+const meanLatency = (sel: string, window: string) =>
+  `sum(rate(http_request_duration_seconds_sum{${sel}}[${window}])) / sum(rate(http_request_duration_seconds_count{${sel}}[${window}]))`;
+
+/**
+ * What the Prometheus scenarios judge per pool: the pool's mean latency over the other pools' (a shared
+ * test machine moves absolute latency with its load; a 5x slower canary is 4x or more) and the seed's 5xx
+ * share, from the sample service's own metrics scraped by Prometheus.
+ */
+export const relativeSlo = (): PrometheusMetric[] => [
+  {
+    name: 'latency_mean_ratio',
+    query: `(${meanLatency('pool="{{pool}}"', '10s')}) / (${meanLatency('pool!="{{pool}}"', '10s')})`,
+    threshold: { max: 2.5 },
+  },
+  ...codegraphSlo({ window: '5s', maxErrorRate: 0.02 }).filter((m) => m.name === 'error_rate'),
+];

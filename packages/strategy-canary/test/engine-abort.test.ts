@@ -1,5 +1,5 @@
-// Engine bugs found while building the canary, each as the smallest test that shows it. They are
-// `it.fails`: they pass while the bug is there, and turn red once the engine is fixed, to be flipped to `it`.
+// Engine bugs found while building the canary, each as the smallest test that showed it; fixed in core
+// (1640bc2), they stay as regression tests of what an operator's abort of a canary must do.
 import { canary } from '@codegraph/strategy-canary';
 import { afterEach, describe, expect, it } from 'vitest';
 import { engineOn, localEnv, steadyLoad } from './helpers/env.js';
@@ -11,10 +11,10 @@ afterEach(async () => {
 });
 
 describe('engine (packages/core/src/engine)', () => {
-  // engine.ts `waitForApproval` listens for 'abort' on a signal that may already be aborted (and
-  // flows.ts `plan()` never checks the signal between actions): an abort that lands between the pause's
-  // `action.started` event and the wait starting is lost, and the run waits for an approval forever.
-  it.fails('ends a run that is aborted as its pause starts', async () => {
+  // Was: engine.ts `waitForApproval` listened for 'abort' on a signal that could already be aborted (and
+  // flows.ts `plan()` never checked the signal between actions): an abort landing between the pause's
+  // `action.started` event and the wait starting was lost, and the run waited for an approval forever.
+  it('ends a run that is aborted as its pause starts', async () => {
     const local = await localEnv({});
     cleanups.push(local.cleanup);
     const { engine } = engineOn(local.target, local.dir, {
@@ -34,10 +34,10 @@ describe('engine (packages/core/src/engine)', () => {
     expect(outcome).toBe('rolled-back');
   });
 
-  // engine.ts `abort()` aborts the run with `new ConfigInvalidError(reason)`, and an approval pause rejects
-  // with that reason as is: the run's error says CG_CONFIG_INVALID ("configuration is invalid, nothing was
-  // changed") for an operator's abort, while the same abort during a timed pause says CG_ABORTED.
-  it.fails('reports an operator abort at an approval pause as CG_ABORTED', async () => {
+  // Was: engine.ts `abort()` aborted the run with `new ConfigInvalidError(reason)` and an approval pause
+  // rejected with it as is: an operator's abort said CG_CONFIG_INVALID, the same abort in a timed pause
+  // CG_ABORTED.
+  it('reports an operator abort at an approval pause as CG_ABORTED', async () => {
     const local = await localEnv({});
     cleanups.push(local.cleanup);
     const { engine } = engineOn(local.target, local.dir, {
@@ -47,7 +47,7 @@ describe('engine (packages/core/src/engine)', () => {
     expect((await engine.release({ version: 'v1' })).status).toBe('succeeded');
     engine.on('action.started', (e) => {
       if (e.action.type !== 'pause') return;
-      // Not in the same tick as the pause starts (see above): once the canary has taken traffic at the pause.
+      // As an operator would: once the canary has taken some traffic at the pause.
       void (async () => {
         const seen = (await local.target.traffic('v2')).requests;
         await until(
