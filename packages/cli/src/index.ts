@@ -1,1 +1,13 @@
-export {};
+// @codegraph/release-cli: the `codegraph-release` command's config API and entry point.
+export { type ExitCode, exitCodes } from './cli/exit.js';
+export { commandNames, runCli } from './cli/main.js';
+export {
+  type ConfigContext,
+  configDefaults,
+  defineConfig,
+  type EnvironmentConfig,
+  type EnvironmentFactory,
+  type ReleaseConfig,
+} from './config/define.js';
+export { configFileNames, type LoadedConfig, loadConfig } from './config/load.js';
+export * from './report/index.js';

@@ -1,0 +1,152 @@
+import { resolve } from 'node:path';
+import {
+  ConfigInvalidError,
+  type ReleaseEngine,
+  RollbackUnconfirmedError,
+  type RunResult,
+} from '@codegraph/release-core';
+import { type CommandContext, type OpenEngine, openEngine, pairs, parse, positionals } from '../context.js';
+import { controlDir, watchControl } from '../control.js';
+import { exitCodeOfRun, exitCodes } from '../exit.js';
+import type { Output } from '../output.js';
+import { startReport } from '../report.js';
+
+type Values = { config?: string | undefined; env?: string | undefined; verbose?: boolean | undefined };
+
+/** The summary line of a finished run. */
+function summary(r: RunResult, out: Output): string {
+  const took = `${(r.durationMs / 1000).toFixed(1)}s`;
+  const serving = r.serving ? `${r.serving} serves` : 'nothing serves';
+  switch (r.status) {
+    case 'succeeded':
+      return out.paint(
+        `succeeded: ${r.version} released and verified in ${r.environment}, ${serving} (${took}, run ${r.runId})`,
+        'green',
+      );
+    case 'rolled-back':
+      return out.paint(
+        `rolled back: ${r.version} was undone, ${serving} (${r.reason ?? 'no reason'}; ${took}, run ${r.runId})`,
+        'yellow',
+      );
+    case 'failed':
+      return out.paint(
+        `FAILED: ${r.reason ?? r.error?.message ?? 'unknown'}; ${serving}; a human must look (run ${r.runId}, ${took})`,
+        'red',
+      );
+    case 'superseded':
+      return `superseded: ${r.reason ?? ''} (run ${r.runId})`;
+  }
+}
+
+/**
+ * Runs one engine call with live output, promote/abort control, Ctrl-C as abort and an optional
+ * report; returns the exit code.
+ */
+async function drive(
+  ctx: CommandContext,
+  open: OpenEngine,
+  command: string,
+  reportDir: string | undefined,
+  start: (engine: ReleaseEngine) => Promise<RunResult>,
+): Promise<number> {
+  const { engine, environment, loaded } = open;
+  const { out } = ctx;
+  const stopEvents = engine.on('*', (e) => out.event(e));
+  const report = startReport(engine, reportDir && resolve(ctx.cwd, reportDir), {
+    target: environment.options.target,
+    secrets: environment.secrets,
+  });
+  const dir = controlDir(loaded.stateDir, environment.name);
+  let control: Promise<{ stop(): Promise<void> }> | undefined;
+  const stopStarted = engine.on('run.started', (e) => {
+    control ??= watchControl(dir, e.runId, engine, (reply) =>
+      out.line(
+        out.paint(
+          `    ${reply.action} requested from another process: ${reply.applied ? 'applied' : 'run not active'}`,
+          'yellow',
+        ),
+      ),
+    );
+  });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      out.warn(`${signal} again: exiting now; the run is interrupted (resume it or roll back)`);
+      process.exit(exitCodes.interrupted);
+    }
+    out.warn(`${signal}: aborting the run; it is being undone (${signal} again to exit at once)`);
+    engine.abort(undefined, `interrupted by ${signal}`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await start(engine);
+    const code = exitCodeOfRun(result.status);
+    if (report) out.line(`report: ${await report.finish()}`);
+    out.line(summary(result, out));
+    out.json({ type: 'result', command, exitCode: code, result });
+    return code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    stopEvents();
+    stopStarted();
+    if (control) await (await control).stop();
+    await open.close();
+  }
+}
+
+export async function deploy(argv: string[], ctx: CommandContext): Promise<number> {
+  const { values, positionals: pos } = parse('deploy', argv, {
+    strategy: { type: 'string' },
+    reason: { type: 'string' },
+    label: { type: 'string', multiple: true },
+    report: { type: 'string' },
+  });
+  const [version] = positionals('deploy', pos, ['version']);
+  const labels = pairs('label', values.label);
+  const open = await openEngine(ctx, values as Values, values.strategy);
+  return drive(ctx, open, 'deploy', values.report, (engine) =>
+    engine.release({
+      version: version!,
+      ...(values.reason !== undefined ? { reason: values.reason } : {}),
+      ...(Object.keys(labels).length ? { labels } : {}),
+    }),
+  );
+}
+
+export async function resume(argv: string[], ctx: CommandContext): Promise<number> {
+  const { values, positionals: pos } = parse('resume', argv, { report: { type: 'string' } });
+  const [runId] = positionals('resume', pos, ['runId']);
+  const open = await openEngine(ctx, values as Values);
+  return drive(ctx, open, 'resume', values.report, (engine) => engine.resume(runId!));
+}
+
+export async function rollback(argv: string[], ctx: CommandContext): Promise<number> {
+  const { values, positionals: pos } = parse('rollback', argv, {
+    to: { type: 'string' },
+    confirm: { type: 'string' },
+    reason: { type: 'string' },
+    report: { type: 'string' },
+  });
+  positionals('rollback', pos, []);
+  // Checked before the config is even loaded: a refused rollback touches nothing.
+  if (values.confirm !== 'CONFIRM') {
+    throw new RollbackUnconfirmedError(
+      `an emergency rollback needs --confirm CONFIRM (exactly, in capitals)${values.confirm === undefined ? '' : `, got ${JSON.stringify(values.confirm)}`}; nothing was changed`,
+    );
+  }
+  if (!values.to)
+    throw new ConfigInvalidError(
+      'rollback needs --to <version> (see `codegraph-release history`); nothing was changed',
+    );
+  if (!values.reason?.trim())
+    throw new ConfigInvalidError(
+      'rollback needs --reason <text> for the incident report; nothing was changed',
+    );
+  const open = await openEngine(ctx, values as Values);
+  return drive(ctx, open, 'rollback', values.report, (engine) =>
+    engine.rollback({ to: values.to!, reason: values.reason!, confirm: values.confirm! }),
+  );
+}

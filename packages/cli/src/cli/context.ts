@@ -1,0 +1,123 @@
+import { parseArgs } from 'node:util';
+import {
+  ConfigInvalidError,
+  consoleLogger,
+  createReleaseEngine,
+  type Logger,
+  type ReleaseEngine,
+  silentLogger,
+} from '@codegraph/release-core';
+import { type ResolvedEnvironment, resolveEnvironment } from '../config/environment.js';
+import { type LoadedConfig, loadConfig } from '../config/load.js';
+import type { Output } from './output.js';
+
+/** What every command receives. */
+export interface CommandContext {
+  cwd: string;
+  out: Output;
+}
+
+type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
+
+/** Options every command takes. */
+export const commonOptions = {
+  config: { type: 'string', short: 'c' },
+  env: { type: 'string', short: 'e' },
+  json: { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies Record<string, OptionSpec>;
+
+type All<O> = O & typeof commonOptions;
+/** The parsed values of options `O` plus the common ones. */
+export type ParsedValues<O> = {
+  [K in keyof All<O>]?: All<O>[K] extends { type: 'boolean' }
+    ? boolean
+    : All<O>[K] extends { multiple: true }
+      ? string[]
+      : string;
+};
+
+/** `node:util` parseArgs with our options; an unknown flag is `CG_CONFIG_INVALID` naming it. */
+export function parse<const O extends Record<string, OptionSpec>>(
+  command: string,
+  argv: string[],
+  options: O,
+): { values: ParsedValues<O>; positionals: string[] } {
+  try {
+    const parsed = parseArgs({
+      args: argv,
+      options: { ...commonOptions, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
+    return { values: parsed.values as ParsedValues<O>, positionals: parsed.positionals };
+  } catch (err) {
+    const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new ConfigInvalidError(`${command}: ${message}; see codegraph-release ${command} --help`);
+  }
+}
+
+/** Exactly `count` positionals (named for the error). */
+export function positionals(command: string, given: string[], names: string[], optional = 0): string[] {
+  if (given.length > names.length || given.length < names.length - optional) {
+    throw new ConfigInvalidError(
+      `${command} takes ${names.map((n) => `<${n}>`).join(' ')}, got ${given.length ? given.join(' ') : 'nothing'}; see codegraph-release ${command} --help`,
+    );
+  }
+  return given;
+}
+
+/** A logger that writes redacted lines to stderr when `--verbose`, else nothing. */
+export function cliLogger(out: Output, verbose: boolean | undefined): Logger {
+  if (!verbose) return silentLogger;
+  const inner = consoleLogger({ level: 'debug', stream: process.stderr });
+  const wrap =
+    (level: keyof Logger) =>
+    (message: string, fields?: Record<string, unknown>): void =>
+      inner[level](out.redactor.string(message), fields && out.redactor.value(fields));
+  return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
+}
+
+/** An environment's engine, built from the config, and how to let go of it. */
+export interface OpenEngine {
+  engine: ReleaseEngine;
+  environment: ResolvedEnvironment;
+  loaded: LoadedConfig;
+  close(): Promise<void>;
+}
+
+/** Loads the config, builds the environment and its engine; every problem is `CG_CONFIG_INVALID`. */
+export async function openEngine(
+  ctx: CommandContext,
+  values: { config?: string | undefined; env?: string | undefined; verbose?: boolean | undefined },
+  strategy?: string,
+): Promise<OpenEngine> {
+  const loaded = await loadConfig(ctx.cwd, values.config);
+  const environment = await resolveEnvironment(loaded, values.env, {
+    logger: cliLogger(ctx.out, values.verbose),
+    strategy,
+  });
+  ctx.out.addSecrets(environment.secrets);
+  const engine = createReleaseEngine(environment.options);
+  return {
+    engine,
+    environment,
+    loaded,
+    async close() {
+      await engine.close();
+      await environment.options.target.close?.();
+    },
+  };
+}
+
+/** `key=value` pairs of a repeated flag. */
+export function pairs(flag: string, list: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list ?? []) {
+    const i = item.indexOf('=');
+    if (i <= 0) throw new ConfigInvalidError(`--${flag} takes key=value, got ${JSON.stringify(item)}`);
+    out[item.slice(0, i)] = item.slice(i + 1);
+  }
+  return out;
+}

@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { ConfigInvalidError, serializeError } from '@codegraph/release-core';
+import { backup } from './commands/backup.js';
+import { abort, promote } from './commands/control.js';
+import { history, plan, status } from './commands/inspect.js';
+import { deploy, resume, rollback } from './commands/run.js';
+import { validate } from './commands/validate.js';
+import type { CommandContext } from './context.js';
+import { exitCodeOf, exitCodes } from './exit.js';
+import { commandHelp, mainHelp } from './help.js';
+import { Output } from './output.js';
+
+type Command = (argv: string[], ctx: CommandContext) => Promise<number>;
+
+const commands: Record<string, Command> = {
+  validate,
+  plan,
+  deploy,
+  promote,
+  abort,
+  rollback,
+  resume,
+  status,
+  history,
+  backup,
+};
+
+/** The command names `codegraph-release` knows. */
+export const commandNames = Object.keys(commands);
+
+function cliVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Runs `codegraph-release` with `argv` (without `node` and the script) and returns the exit code.
+ * Errors are printed as one line naming their `CG_*` code.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await runCli(['deploy', 'v1.2.3', '--env', 'staging'])
+ * ```
+ */
+export async function runCli(argv: readonly string[], options: { cwd?: string } = {}): Promise<number> {
+  const args = [...argv];
+  const json = args.includes('--json');
+  const out = new Output({ json });
+  const ctx: CommandContext = { cwd: options.cwd ?? process.cwd(), out };
+  const [name, ...rest] = args;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    process.stdout.write(`${(topic && commandHelp[topic]) || mainHelp}\n`);
+    return name === undefined ? exitCodes.usage : exitCodes.ok;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${cliVersion()}\n`);
+    return exitCodes.ok;
+  }
+  const command = commands[name];
+  try {
+    if (!command)
+      throw new ConfigInvalidError(
+        `unknown command ${JSON.stringify(name)}; commands: ${commandNames.join(', ')} (see --help)`,
+      );
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(`${commandHelp[name]}\n`);
+      return exitCodes.ok;
+    }
+    return await command(rest, ctx);
+  } catch (err) {
+    const code = exitCodeOf(serializeError(err).code);
+    out.error(err, code);
+    return code;
+  }
+}

@@ -1,0 +1,81 @@
+import {
+  ConfigInvalidError,
+  fileStore,
+  type Logger,
+  type ReleaseEngineOptions,
+  type Strategy,
+} from '@codegraph/release-core';
+import type { EnvironmentConfig } from './define.js';
+import type { LoadedConfig } from './load.js';
+
+/** An environment picked and built, ready for `createReleaseEngine`. */
+export interface ResolvedEnvironment {
+  name: string;
+  config: EnvironmentConfig;
+  options: ReleaseEngineOptions;
+  /** Every value to redact from output: the config's `secrets` and the API keys in the environment. */
+  secrets: string[];
+}
+
+/** Picks the environment: `--env`, else `defaultEnvironment`, else the only one. */
+export function pickEnvironment(loaded: LoadedConfig, asked: string | undefined): string {
+  const names = Object.keys(loaded.config.environments);
+  const name = asked ?? loaded.config.defaultEnvironment ?? (names.length === 1 ? names[0] : undefined);
+  if (name === undefined)
+    throw new ConfigInvalidError(`${loaded.file} has several environments: pass --env ${names.join('|')}`);
+  if (!Object.hasOwn(loaded.config.environments, name))
+    throw new ConfigInvalidError(
+      `environment ${JSON.stringify(name)} is not in ${loaded.file} (known: ${names.join(', ')})`,
+    );
+  return name;
+}
+
+/** Secrets the CLI always hides, besides the config's own. */
+export function environmentSecrets(env: Readonly<Record<string, string | undefined>>): string[] {
+  return ['API_KEY', 'CODEGRAPH_API_KEY', 'ADMIN_API_KEY']
+    .map((k) => env[k])
+    .filter((v): v is string => typeof v === 'string' && v.length >= 4);
+}
+
+/** Builds the environment's engine options; `strategy` picks one of `strategies` by name. */
+export async function resolveEnvironment(
+  loaded: LoadedConfig,
+  asked: string | undefined,
+  extras: { logger: Logger; strategy?: string | undefined },
+): Promise<ResolvedEnvironment> {
+  const name = pickEnvironment(loaded, asked);
+  const entry = loaded.config.environments[name]!;
+  const config =
+    typeof entry === 'function'
+      ? await entry({ environment: name, stateDir: loaded.stateDir, configDir: loaded.dir, env: process.env })
+      : entry;
+  if (typeof config !== 'object' || config === null)
+    throw new ConfigInvalidError(`environments.${name} did not give an object`);
+  const { strategies = {}, validation: _validation, store, strategy, metrics = false, ...rest } = config;
+  let picked: Strategy = strategy;
+  if (extras.strategy !== undefined && extras.strategy !== strategy?.name) {
+    const found = strategies[extras.strategy];
+    if (!found) {
+      const known = [strategy?.name, ...Object.keys(strategies)].filter(Boolean).join(', ');
+      throw new ConfigInvalidError(
+        `--strategy ${extras.strategy} is not configured for ${name} (known: ${known})`,
+      );
+    }
+    picked = found;
+  }
+  const secrets = [...(config.secrets ?? []), ...environmentSecrets(process.env)];
+  return {
+    name,
+    config,
+    secrets,
+    options: {
+      ...rest,
+      environment: name,
+      strategy: picked,
+      store: store ?? fileStore({ dir: loaded.stateDir }),
+      metrics,
+      logger: extras.logger,
+      secrets,
+    },
+  };
+}
