@@ -59,7 +59,8 @@ export function renderConfig(
   generation: string,
 ): string {
   const dir = opts.nginxDir;
-  const p = (f: string) => path.join(dir, f);
+  // Quoted: a state directory may hold spaces (options refuse quotes, `$`, `;` and braces).
+  const p = (f: string) => `"${path.join(dir, f)}"`;
   const servers = upstreamServers(pools);
   const lines: string[] = [
     `# Written by @codegraph/target-nginx (${opts.name}); changes are overwritten on the next route.`,

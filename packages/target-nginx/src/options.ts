@@ -232,6 +232,11 @@ export function resolveOptions(options: NginxTargetOptions): ResolvedOptions {
   if (!isInt(o.drainTimeoutMs, 0, 3_600_000)) fail('drainTimeoutMs must be an integer between 0 and 3600000');
   if (typeof o.name !== 'string' || o.name === '') fail('name must be a non-empty string');
   const stateDir = path.resolve(options.stateDir);
+  // The directory ends up in nginx's config: no character that would end a string or start a variable.
+  if (/["'\\$;{}\s]/.test(stateDir.replace(/ /g, '')))
+    fail(
+      `stateDir must not contain quotes, "$", ";", braces or control characters: ${JSON.stringify(stateDir)}`,
+    );
   return {
     ...o,
     stateDir,

@@ -1,7 +1,13 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConfigInvalidError } from '@codegraph/release-core';
 import { describe, expect, it } from 'vitest';
 import { parseLine } from '../src/access-log.js';
 import { configBody, renderConfig, upstreamServers } from '../src/config.js';
+import { nginxFiles, testConfig } from '../src/nginx.js';
 import { resolveOptions } from '../src/options.js';
+import { nginxBinary, requireNginx } from './helpers.js';
 
 const pool = (name: string, weight: number, replicas: number, base = 40_000) => ({
   name,
@@ -56,11 +62,35 @@ describe('the rendered config', () => {
 
   it('keeps every path nginx writes inside the state directory', () => {
     const config = renderConfig(opts, 8080, [pool('stable', 100, 1)], 'gen-1');
-    const paths = config.match(/\s(\/[^\s;]+)/g)?.map((p) => p.trim()) ?? [];
-    expect(paths.length).toBeGreaterThan(6);
-    for (const p of paths.filter((p) => !p.startsWith('/.codegraph')))
-      expect(p).toMatch(/^\/tmp\/cg-render\/nginx\//);
+    const paths = [...config.matchAll(/"(\/[^"]+)"/g)].map((m) => m[1]!);
+    expect(paths).toHaveLength(8);
+    for (const p of paths) expect(p).toMatch(/^\/tmp\/cg-render\/nginx\//);
     expect(config).toContain('listen 127.0.0.1:8080;');
+  });
+
+  it('passes nginx -t from a state directory with a space in its path', async () => {
+    requireNginx();
+    const dir = await mkdtemp(path.join(tmpdir(), 'cg nginx render '));
+    try {
+      const o = resolveOptions({ stateDir: dir, command: () => ({ command: 'x' }) });
+      const files = nginxFiles(nginxBinary, o.nginxDir);
+      await mkdir(path.join(o.nginxDir, 'tmp'), { recursive: true });
+      await writeFile(
+        files.config,
+        renderConfig(o, 8080, [pool('stable', 90, 2), pool('canary', 10, 1, 50_000)], 'g'),
+      );
+      expect(await testConfig(files, files.config)).toBeUndefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a state directory that would break the config', () => {
+    for (const stateDir of ['/tmp/a;b', '/tmp/$host', '/tmp/a"b', '/tmp/{x}', '/tmp/a\nb']) {
+      expect(() => resolveOptions({ stateDir, command: () => ({ command: 'x' }) }), stateDir).toThrow(
+        ConfigInvalidError,
+      );
+    }
   });
 
   it('answers 503 without an upstream when no pool has weight', () => {
