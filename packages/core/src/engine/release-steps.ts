@@ -55,7 +55,8 @@ const ctxOf = (d: FlowDeps, signal: AbortSignal) => ({
 
 /**
  * Applies the release's migration steps in order, one journal step each (`migrate/<i>`). When one fails,
- * the ones that finished are undone in reverse order (`migrate-undo/<i>`), then the failure is thrown.
+ * it is undone (with a null record: it may have half-applied), then the ones that finished, in reverse
+ * order (`migrate-undo/<i>`); then the failure is thrown.
  * `applied` holds the steps applied and not undone, for the caller's undo after a later failure.
  */
 export async function migratePhase(run: RunScope, d: FlowDeps, applied: AppliedStep[]): Promise<void> {
@@ -82,6 +83,8 @@ export async function migratePhase(run: RunScope, d: FlowDeps, applied: AppliedS
                 details: { step: name },
               });
         run.taken.push(`migration ${name} failed: ${failure.message}`);
+        // The failed step may have half-applied (a backfill's first batches): its undo runs first.
+        applied.push({ index, name, record: null });
         await undoSteps(run, d, applied);
         throw failure;
       }

@@ -37,7 +37,10 @@ export interface MigrationStep {
   readonly name: string;
   /** Applies the step. Its return value is journaled and given to `undo` (keep it small and secret-free). */
   apply(ctx: MigrationContext): Promise<JsonValue | undefined>;
-  /** Reverts what `apply` did. */
+  /**
+   * Reverts what `apply` did. Also runs after `apply` itself failed (with `record: null`), so it must
+   * cope with a half-applied step and with nothing applied at all.
+   */
   undo(ctx: MigrationUndoContext): Promise<void>;
 }
 
