@@ -1,0 +1,151 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cli, jsonLines, project, requireBuilt } from './helpers.js';
+
+beforeAll(requireBuilt);
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+const emptyDir = async () => {
+  const d = await mkdtemp(join(tmpdir(), 'cg-cli-empty-'));
+  dirs.push(d);
+  return d;
+};
+
+/** The one-line error contract: exactly one stderr line naming the code. */
+function expectOneLineError(stderr: string, code: string) {
+  const lines = stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(new RegExp(`^codegraph-release: ${code}: `));
+}
+
+describe('usage and configuration errors exit 2 with one line naming the CG_ code, before anything changes', () => {
+  it('prints the commands and every exit code with --help', async () => {
+    const r = await cli(['--help'], await emptyDir());
+    expect(r.code).toBe(0);
+    for (const c of [
+      'validate',
+      'plan',
+      'deploy',
+      'promote',
+      'abort',
+      'rollback',
+      'resume',
+      'status',
+      'history',
+      'backup',
+    ])
+      expect(r.stdout).toMatch(new RegExp(`^  ${c}`, 'm'));
+    for (const code of ['0', '1', '2', '3', '4', '5', '130'])
+      expect(r.stdout).toMatch(new RegExp(`^  ${code} `, 'm'));
+  });
+
+  it('gives every command its own --help', async () => {
+    const cwd = await emptyDir();
+    for (const c of [
+      'validate',
+      'plan',
+      'deploy',
+      'promote',
+      'abort',
+      'rollback',
+      'resume',
+      'status',
+      'history',
+      'backup',
+    ]) {
+      const r = await cli([c, '--help'], cwd);
+      expect(r.code, c).toBe(0);
+      expect(r.stdout, c).toMatch(new RegExp(`^Usage: codegraph-release ${c}`));
+    }
+  });
+
+  it('refuses an unknown command and an unknown flag', async () => {
+    const cwd = await emptyDir();
+    const unknown = await cli(['deplyo', 'v1'], cwd);
+    expect(unknown.code).toBe(2);
+    expectOneLineError(unknown.stderr, 'CG_CONFIG_INVALID');
+    const flag = await cli(['status', '--colour'], cwd);
+    expect(flag.code).toBe(2);
+    expectOneLineError(flag.stderr, 'CG_CONFIG_INVALID');
+    expect(flag.stderr).toContain('--colour');
+  });
+
+  it('says where to put a config when the working directory has none', async () => {
+    const r = await cli(['status'], await emptyDir());
+    expect(r.code).toBe(2);
+    expectOneLineError(r.stderr, 'CG_CONFIG_INVALID');
+    expect(r.stderr).toContain('release.config');
+  });
+
+  it('asks for --env when the config has several environments, and refuses an unknown one', async () => {
+    const p = await project({ twoEnvironments: true });
+    const none = await cli(['status'], p.dir);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('--env staging|production');
+    const wrong = await cli(['status', '--env', 'prod'], p.dir);
+    expect(wrong.code).toBe(2);
+    expectOneLineError(wrong.stderr, 'CG_CONFIG_INVALID');
+  });
+
+  it('refuses a config whose defaultEnvironment is not one of its environments', async () => {
+    const cwd = await emptyDir();
+    await writeFile(
+      join(cwd, 'release.config.mjs'),
+      `export default { defaultEnvironment: 'prod', environments: { staging: {} } };\n`,
+    );
+    const r = await cli(['status'], cwd);
+    expect(r.code).toBe(2);
+    expectOneLineError(r.stderr, 'CG_CONFIG_INVALID');
+    expect(r.stderr).toContain('defaultEnvironment "prod"');
+  });
+
+  it('refuses a malformed version before writing any journal', async () => {
+    const p = await project();
+    const r = await cli(['deploy', 'v1;rm -rf'], p.dir);
+    expect(r.code).toBe(2);
+    expectOneLineError(r.stderr, 'CG_CONFIG_INVALID');
+    const runs = join(p.stateDir, 'runs');
+    expect(existsSync(runs) ? await readdir(runs) : []).toEqual([]);
+  });
+
+  it('refuses a rollback without --confirm CONFIRM (exit 2, CG_ROLLBACK_UNCONFIRMED) before loading the config', async () => {
+    const cwd = await emptyDir(); // no config at all: the confirmation is checked first
+    for (const confirm of [[], ['--confirm', 'confirm'], ['--confirm', 'yes']]) {
+      const r = await cli(['rollback', '--to', 'v1', '--reason', 'regression', ...confirm], cwd);
+      expect(r.code).toBe(2);
+      expectOneLineError(r.stderr, 'CG_ROLLBACK_UNCONFIRMED');
+    }
+    const noReason = await cli(['rollback', '--to', 'v1', '--confirm', 'CONFIRM'], cwd);
+    expect(noReason.code).toBe(2);
+    expect(noReason.stderr).toContain('--reason');
+  });
+
+  it('ends --json output with an error record carrying the code and exit code', async () => {
+    const r = await cli(['rollback', '--to', 'v1', '--reason', 'x', '--json'], await emptyDir());
+    expect(r.code).toBe(2);
+    const last = jsonLines(r.stdout).at(-1);
+    expect(last).toMatchObject({ type: 'error', code: 'CG_ROLLBACK_UNCONFIRMED', exitCode: 2 });
+  });
+
+  it('tells promote and abort there is nothing to act on when no deploy runs (exit 4)', async () => {
+    const p = await project();
+    for (const c of ['promote', 'abort']) {
+      const r = await cli([c], p.dir);
+      expect(r.code, c).toBe(4);
+      expectOneLineError(r.stderr, 'CG_RUN_NOT_FOUND');
+    }
+  });
+
+  it('says an unknown run cannot be resumed (exit 4)', async () => {
+    const p = await project();
+    const r = await cli(['resume', 'staging-20260101T000000-abcdef'], p.dir);
+    expect(r.code).toBe(4);
+    expectOneLineError(r.stderr, 'CG_RUN_NOT_FOUND');
+  });
+});
