@@ -1,7 +1,9 @@
+import { rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cli, jsonLines, project, requireBuilt } from './helpers.js';
+import { cli, jsonLines, lastJson, project, requireBuilt, sample } from './helpers.js';
 
 beforeAll(requireBuilt);
 
@@ -38,9 +40,7 @@ describe('deploy, status, history and the emergency rollback on the local target
 
     const history = await cli(['history', '--json'], p.dir);
     expect(history.code).toBe(0);
-    const result = jsonLines(history.stdout).at(-1) as {
-      history: Array<{ version: string; status: string }>;
-    };
+    const result = lastJson<{ history: Array<{ version: string; status: string }> }>(history.stdout);
     expect(result.history.map((h) => `${h.version}:${h.status}`)).toEqual([
       'v1:succeeded',
       'v2:succeeded',
@@ -56,7 +56,7 @@ describe('deploy, status, history and the emergency rollback on the local target
     expect(plan.stdout).toContain('[staging] plan: rolling release of v2 from v1, 1 replica(s)');
     expect(plan.stdout).toMatch(/1\. provision v2 = v2 x1/);
     const status = await cli(['status', '--json'], p.dir);
-    const s = (jsonLines(status.stdout).at(-1) as { status: { pools: Array<{ name: string }> } }).status;
+    const s = lastJson<{ status: { pools: Array<{ name: string }> } }>(status.stdout).status;
     expect(s.pools.map((x) => x.name)).toEqual(['v1']);
   });
 
@@ -91,11 +91,11 @@ describe('deploy, status, history and the emergency rollback on the local target
     const lines = jsonLines(r.stdout);
     const phases = lines.filter((l) => l.type === 'phase.started').map((l) => l.phase);
     expect(phases).toEqual(['preflight', 'backup', 'undo', 'verify']);
-    const result = lines.at(-1) as {
+    const result = lastJson<{
       type: string;
       exitCode: number;
       result: { status: string; serving: string; incident: { reason: string; from: string; to: string } };
-    };
+    }>(r.stdout);
     expect(result).toMatchObject({ type: 'result', exitCode: 0 });
     expect(result.result).toMatchObject({ status: 'succeeded', serving: 'v1' });
     expect(result.result.incident).toMatchObject({
@@ -159,9 +159,6 @@ describe('deploy, status, history and the emergency rollback on the local target
 
   it('releases from a release.config.json with {node} and {port} placeholders', async () => {
     const p = await project();
-    const { writeFile, rm } = await import('node:fs/promises');
-    const { join } = await import('node:path');
-    const { sample } = await import('./helpers.js');
     await rm(join(p.dir, 'release.config.ts'));
     await writeFile(
       join(p.dir, 'release.config.json'),

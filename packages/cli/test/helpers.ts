@@ -92,6 +92,9 @@ export function startCli(args: string[], cwd: string, env: Record<string, string
 export const cli = (args: string[], cwd: string, env: Record<string, string> = {}) =>
   startCli(args, cwd, env).done;
 
+/** The last JSON line (the result or error record), typed by the caller. */
+export const lastJson = <T>(stdout: string): T => jsonLines(stdout).at(-1) as unknown as T;
+
 /** One JSON value per stdout line. */
 export const jsonLines = (stdout: string) =>
   stdout
