@@ -1,7 +1,7 @@
 // Real tools for the recovery, hotfix and migration tests: RocksDB databases made with db_bench and ldb
 // (Debian's rocksdb-tools), SHA256SUMS written by sha256sum and signed with openssl's ed25519.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Verifier } from '../src/index.js';
@@ -37,6 +37,7 @@ export function tempDirs() {
 
 /** A small real database: db_bench fillrandom (several SST files) plus readable keys put with ldb. */
 export async function makeDatabase(db: string, pairs: Record<string, string>, num = 3000): Promise<void> {
+  await mkdir(dirname(db), { recursive: true });
   await run('db_bench', [
     '--benchmarks=fillrandom',
     `--db=${db}`,
