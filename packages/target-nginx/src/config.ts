@@ -140,8 +140,11 @@ export function renderConfig(
   return lines.join('\n');
 }
 
+/** The generation a rendered config carries. */
+export const generationIn = (config: string): string | undefined => /^# generation (\S+)$/m.exec(config)?.[1];
+
 /** The config without its generation, to tell whether a render changes anything. */
 export function configBody(config: string): string {
-  const generation = /^# generation (\S+)$/m.exec(config)?.[1];
+  const generation = generationIn(config);
   return generation ? config.replaceAll(generation, '') : config;
 }

@@ -147,6 +147,19 @@ export async function pidFileMatches(files: NginxFiles, record: MasterRecord): P
   return pid === record.pid && isAlive(record);
 }
 
+/**
+ * An nginx master that the pid file names, that is alive, and that runs with this directory as its prefix:
+ * one this target started but did not get to record (the engine died right after starting it).
+ */
+export async function unrecordedMaster(files: NginxFiles): Promise<MasterRecord | undefined> {
+  const pid = Number((await readFile(files.pidFile, 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive({ pid })) return undefined;
+  const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
+  return cmd.includes('nginx: master process') && cmd.includes(`-p ${files.dir}/ `)
+    ? { pid, startTicks: startTicksOf(pid) }
+    : undefined;
+}
+
 /** Size of a file, 0 when missing. */
 export const sizeOf = async (file: string): Promise<number> =>
   (await stat(file).catch(() => undefined))?.size ?? 0;
@@ -171,8 +184,8 @@ export const tail = async (file: string, bytes = 2_000): Promise<string> => {
   return (await readFrom(file, Math.max(0, size - bytes))).trim();
 };
 
-/** GET the generation path over a fresh connection; undefined when nginx does not answer. */
-function generationOf(host: string, port: number): Promise<string | undefined> {
+/** GET the generation nginx serves, over a fresh connection; undefined when nginx does not answer. */
+export function generationOf(host: string, port: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const req = http.get({ host, port, path: generationPath, agent: false, timeout: 1_000 }, (res) => {
       let body = '';

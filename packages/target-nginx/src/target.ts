@@ -15,11 +15,12 @@ import {
   type Weights,
 } from '@codegraph/release-core';
 import { TrafficReader } from './access-log.js';
-import { configBody, type RoutedPool, renderConfig } from './config.js';
+import { configBody, generationIn, type RoutedPool, renderConfig } from './config.js';
 import { fileSdGroups, writeFileSd } from './file-sd.js';
 import {
   drained,
   freePort,
+  generationOf,
   isAlive,
   nginxFiles,
   pidFileMatches,
@@ -30,6 +31,7 @@ import {
   stopMaster,
   tail,
   testConfig,
+  unrecordedMaster,
   waitForGeneration,
   workersOf,
 } from './nginx.js';
@@ -139,6 +141,14 @@ export function nginxTarget(options: NginxTargetOptions): NginxTarget {
     signal?: AbortSignal,
   ): Promise<NginxState> {
     if (await running(st)) return st;
+    const config = await readFile(files.config, 'utf8').catch(() => '');
+    const orphan = await unrecordedMaster(files);
+    const listening = Number(/^\s*listen [\d.]+:(\d+);$/m.exec(config)?.[1]);
+    if (orphan && listening > 0) {
+      const next: NginxState = { ...st, port: listening, master: orphan };
+      await stateFile.write(next);
+      return next;
+    }
     await mkdir(path.join(opts.nginxDir, 'tmp'), { recursive: true });
     const port = opts.listenPort || st.port || (await freePort(host));
     const generation = newGeneration();
@@ -162,7 +172,9 @@ export function nginxTarget(options: NginxTargetOptions): NginxTarget {
     const generation = newGeneration();
     const config = renderConfig(opts, port, routed(pools, st.weights), generation);
     const current = await readFile(files.config, 'utf8').catch(() => '');
-    if (port === st.port && configBody(current) === configBody(config)) return st;
+    // Unchanged, and nginx serves that file (an engine killed between writing it and reloading leaves it unserved).
+    const unchanged = port === st.port && configBody(current) === configBody(config);
+    if (unchanged && (await generationOf(host, port)) === generationIn(current)) return st;
     throwIfAborted(signal, `${name}: reloading nginx`);
     await copyFile(files.config, prevConfig);
     await writeAtomic(files.config, config);

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { proxyAnalysis } from '@codegraph/release-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -53,6 +53,41 @@ describe('nginxTarget: adoption across processes', () => {
     await second.route({ stable: 50, canary: 50 });
     expect(await masterPid(stateDir)).toBe(master);
     expect(await countByPool(url, 100)).toEqual({ stable: 50, canary: 50 });
+  });
+
+  it('adopts the nginx it started but never recorded (the engine died right after starting it)', async () => {
+    const stateDir = await h.dir();
+    const first = await h.target({ stateDir });
+    await first.provision({ pool: 'stable', version: 'v1', replicas: 1 });
+    await first.provision({ pool: 'canary', version: 'v2', replicas: 1 });
+    await first.route({ stable: 100 });
+    const url = await first.endpoint();
+    const master = await masterPid(stateDir);
+    const stateFile = path.join(stateDir, 'nginx', 'state.json');
+    const { master: _, port: __, ...unrecorded } = JSON.parse(await readFile(stateFile, 'utf8'));
+    await writeFile(stateFile, JSON.stringify(unrecorded));
+
+    const second = await h.target({ stateDir });
+    await second.route({ stable: 50, canary: 50 });
+    expect(await masterPid(stateDir)).toBe(master);
+    expect((await second.describe()).endpoint).toBe(url);
+    expect(await countByPool(url, 100)).toEqual({ stable: 50, canary: 50 });
+  });
+
+  it('loads a config that was written but never reloaded (the engine died in between)', async () => {
+    const stateDir = await h.dir();
+    const conf = path.join(stateDir, 'nginx', 'nginx.conf');
+    const first = await h.target({ stateDir });
+    await first.provision({ pool: 'stable', version: 'v1', replicas: 1 });
+    await first.provision({ pool: 'canary', version: 'v2', replicas: 1 });
+    await first.route({ stable: 50, canary: 50 });
+    const written = await readFile(conf, 'utf8');
+    await first.route({ stable: 100 });
+    await writeFile(conf, written);
+
+    const second = await h.target({ stateDir });
+    await second.route({ stable: 50, canary: 50 });
+    expect(await countByPool(await second.endpoint(), 100)).toEqual({ stable: 50, canary: 50 });
   });
 
   it('starts nginx again on its recorded port, with the recorded weights, when its master died', async () => {
