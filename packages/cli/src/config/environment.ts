@@ -37,6 +37,20 @@ export function environmentSecrets(env: Readonly<Record<string, string | undefin
     .filter((v): v is string => typeof v === 'string' && v.length >= 4);
 }
 
+/** `--strategy` names a key of `strategies`, or a strategy's own `name` (as a journal records it). */
+function pickStrategy(
+  environment: string,
+  main: Strategy,
+  others: Record<string, Strategy>,
+  asked: string | undefined,
+): Strategy {
+  if (asked === undefined || asked === main?.name) return main;
+  const found = others[asked] ?? Object.values(others).find((s) => s.name === asked);
+  if (found) return found;
+  const known = [main?.name, ...Object.keys(others)].filter(Boolean).join(', ');
+  throw new ConfigInvalidError(`strategy ${asked} is not configured for ${environment} (known: ${known})`);
+}
+
 /** Builds the environment's engine options; `strategy` picks one of `strategies` by name. */
 export async function resolveEnvironment(
   loaded: LoadedConfig,
@@ -52,17 +66,7 @@ export async function resolveEnvironment(
   if (typeof config !== 'object' || config === null)
     throw new ConfigInvalidError(`environments.${name} did not give an object`);
   const { strategies = {}, validation: _validation, store, strategy, metrics = false, ...rest } = config;
-  let picked: Strategy = strategy;
-  if (extras.strategy !== undefined && extras.strategy !== strategy?.name) {
-    const found = strategies[extras.strategy];
-    if (!found) {
-      const known = [strategy?.name, ...Object.keys(strategies)].filter(Boolean).join(', ');
-      throw new ConfigInvalidError(
-        `--strategy ${extras.strategy} is not configured for ${name} (known: ${known})`,
-      );
-    }
-    picked = found;
-  }
+  const picked = pickStrategy(name, strategy, strategies, extras.strategy);
   const secrets = [...(config.secrets ?? []), ...environmentSecrets(process.env)];
   return {
     name,

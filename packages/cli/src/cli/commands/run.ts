@@ -119,7 +119,16 @@ export async function deploy(argv: string[], ctx: CommandContext): Promise<numbe
 export async function resume(argv: string[], ctx: CommandContext): Promise<number> {
   const { values, positionals: pos } = parse('resume', argv, { report: { type: 'string' } });
   const [runId] = positionals('resume', pos, ['runId']);
-  const open = await openEngine(ctx, values as Values);
+  // The run is replayed with the strategy its journal names, whatever the environment's default is.
+  const probe = await openEngine(ctx, values as Values);
+  let strategy: string | undefined;
+  try {
+    const head = (await probe.environment.options.store.read(runId!)).find((e) => e.type === 'run');
+    strategy = head?.type === 'run' ? head.header.strategy : undefined;
+  } finally {
+    await probe.close();
+  }
+  const open = await openEngine(ctx, values as Values, strategy);
   return drive(ctx, open, 'resume', values.report, (engine) => engine.resume(runId!));
 }
 

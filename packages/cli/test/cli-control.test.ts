@@ -1,0 +1,96 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cli, project, requireBuilt, startCli } from './helpers.js';
+
+beforeAll(requireBuilt);
+
+// A canary that stops at 50 % until someone approves: promote/abort/Ctrl-C/kill act while it waits.
+const canaryProject = () =>
+  project({
+    imports: "import { canary } from '@codegraph/strategy-canary';",
+    extra: 'strategies: { canary: canary({ weights: [50], pause: {} }) },',
+  });
+
+const pausedAt = /pause until approved/;
+const runIdOf = (stdout: string) => /run (staging-[A-Za-z0-9-]+)/.exec(stdout)?.[1];
+
+describe('promote, abort, Ctrl-C and resume act on a deploy running in another process', () => {
+  it('holds the canary at 50 % and the lock until `promote` from another shell, then releases it', async () => {
+    const p = await canaryProject();
+    expect((await cli(['deploy', 'v1'], p.dir)).code).toBe(0);
+    const deploy = startCli(['deploy', 'v2', '--strategy', 'canary'], p.dir);
+    await deploy.waitFor(pausedAt);
+    const runId = runIdOf(deploy.stdout());
+
+    const second = await cli(['deploy', 'v3'], p.dir);
+    expect(second.code).toBe(3);
+    expect(second.stderr).toMatch(/^codegraph-release: CG_ENVIRONMENT_LOCKED: /);
+
+    const status = await cli(['status'], p.dir);
+    expect(status.stdout).toContain(`locked by run ${runId}`);
+    expect(status.stdout).toMatch(/pool v2: v2, 1\/1 ready, weight 50%/);
+
+    const promote = await cli(['promote'], p.dir);
+    expect(promote.stderr).toBe('');
+    expect(promote.code).toBe(0);
+    expect(promote.stdout).toContain(`promoted run ${runId}`);
+    const done = await deploy.done;
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/promote requested from another process: applied/);
+    expect((await cli(['status'], p.dir)).stdout).toMatch(/^\[staging\] serving v2$/m);
+  });
+
+  it('undoes the canary when `abort` comes from another shell: all traffic back on v1, the deploy exits 1', async () => {
+    const p = await canaryProject();
+    expect((await cli(['deploy', 'v1'], p.dir)).code).toBe(0);
+    const deploy = startCli(['deploy', 'v2', '--strategy', 'canary'], p.dir);
+    await deploy.waitFor(pausedAt);
+    const abort = await cli(['abort', '--reason', 'latency looks wrong'], p.dir);
+    expect(abort.code).toBe(0);
+    expect(abort.stdout).toMatch(/aborted run staging-/);
+    const done = await deploy.done;
+    expect(done.code).toBe(1);
+    expect(done.stdout).toMatch(/^rolled back: v2 was undone, v1 serves/m);
+    const status = await cli(['status'], p.dir);
+    expect(status.stdout).toMatch(/^\[staging\] serving v1$/m);
+    expect(status.stdout).not.toContain('pool v2');
+  });
+
+  it('treats Ctrl-C on the deploy as an abort: the canary is undone and the deploy exits 1', async () => {
+    const p = await canaryProject();
+    expect((await cli(['deploy', 'v1'], p.dir)).code).toBe(0);
+    const deploy = startCli(['deploy', 'v2', '--strategy', 'canary'], p.dir);
+    await deploy.waitFor(pausedAt);
+    deploy.child.kill('SIGINT');
+    const done = await deploy.done;
+    expect(done.code).toBe(1);
+    expect(done.stderr).toMatch(/SIGINT: aborting the run/);
+    expect((await cli(['status'], p.dir)).stdout).toMatch(/^\[staging\] serving v1$/m);
+  });
+
+  it('refuses a new deploy after the deploy process was killed (exit 3) until `resume` finishes the run', async () => {
+    const p = await canaryProject();
+    expect((await cli(['deploy', 'v1'], p.dir)).code).toBe(0);
+    const deploy = startCli(['deploy', 'v2', '--strategy', 'canary'], p.dir);
+    await deploy.waitFor(pausedAt);
+    const runId = runIdOf(deploy.stdout())!;
+    deploy.child.kill('SIGKILL');
+    await deploy.done;
+
+    const refused = await cli(['deploy', 'v3'], p.dir);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(new RegExp(`^codegraph-release: CG_RUN_INTERRUPTED: run ${runId} `));
+    const status = await cli(['status'], p.dir);
+    expect(status.stdout).toContain(`interrupted: release v2, run ${runId}`);
+
+    const resume = startCli(['resume', runId, '--strategy', 'canary'], p.dir);
+    const usage = await resume.done;
+    expect(usage.code).toBe(2); // resume takes no --strategy: the journal says which
+    const resumed = startCli(['resume', runId], p.dir);
+    await resumed.waitFor(pausedAt);
+    expect((await cli(['promote', runId], p.dir)).code).toBe(0);
+    const done = await resumed.done;
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/release v2, resumed: run/);
+    expect((await cli(['status'], p.dir)).stdout).toMatch(/^\[staging\] serving v2$/m);
+  });
+});
