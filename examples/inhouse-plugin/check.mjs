@@ -29,7 +29,10 @@ const steps = [
       "const m = require('./dist/index.cjs'); if (typeof m.auditLog !== 'function' || typeof m.verifyAuditLog !== 'function') process.exit(1)",
     ],
   ],
-  ['test', [bin('vitest', 'vitest.mjs'), 'run', '--config', join(here, 'vitest.config.ts')]],
+  [
+    'test',
+    [bin('vitest', 'vitest.mjs'), 'run', '--reporter=verbose', '--config', join(here, 'vitest.config.ts')],
+  ],
 ];
 
 for (const [name, args] of steps) {
