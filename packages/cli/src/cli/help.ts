@@ -56,6 +56,8 @@ Options:
       --timeout-secs <n>            overrides TIMEOUT_SECS
       --concurrent-requests <n>     overrides CONCURRENT_REQUESTS
       --max-response-time-ms <n>    overrides MAX_RESPONSE_TIME_MS
+      --auth-path <path>            an endpoint that needs the API key (default /stats/rocksdb)
+      --load-path <path>            the endpoint timed by the latency and load checks (default /health)
       --skip <check,...>            health, auth, http2, graphql, metrics, latency, concurrency, securityHeaders
 
 ${common}`,

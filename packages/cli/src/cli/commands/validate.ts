@@ -37,6 +37,8 @@ export async function validate(argv: string[], ctx: CommandContext): Promise<num
     'timeout-secs': { type: 'string' },
     'concurrent-requests': { type: 'string' },
     'max-response-time-ms': { type: 'string' },
+    'auth-path': { type: 'string' },
+    'load-path': { type: 'string' },
     skip: { type: 'string' },
   });
   positionals('validate', pos, []);
@@ -61,6 +63,8 @@ export async function validate(argv: string[], ctx: CommandContext): Promise<num
   const flags: ValidationOptions = {};
   if (values['base-url'] !== undefined) flags.baseUrl = values['base-url'];
   if (values['expected-version'] !== undefined) flags.expectedVersion = values['expected-version'];
+  if (values['auth-path'] !== undefined) flags.authPath = values['auth-path'];
+  if (values['load-path'] !== undefined) flags.loadPath = values['load-path'];
   const t = number('timeout-secs', values['timeout-secs']);
   if (t !== undefined) flags.timeoutSecs = t;
   const c = number('concurrent-requests', values['concurrent-requests']);
