@@ -15,6 +15,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { LocalHarness, loadGenerator } from '../../core/test/helpers/sample.js';
 import {
+  type RunRecorder,
   type RunRecording,
   recordRun,
   renderReportHtml,
@@ -253,6 +254,41 @@ describe('release report contents', () => {
     expect(html).not.toContain('<script');
     expect(html).toContain('&lt;script&gt;');
     expect(html).toContain('&lt;b&gt;set&lt;/b&gt;');
+  });
+
+  it('records the run it adopted, or the one it was given, and nothing of the next run', async () => {
+    const harness = new LocalHarness();
+    onTestFinished(async () => {
+      expect(await harness.cleanup(), 'processes left behind').toEqual([]);
+    });
+    const target = await harness.target();
+    const engine = createReleaseEngine({
+      environment: 'qa',
+      target,
+      strategy: rolling({ maxSurge: 1, maxUnavailable: 0 }),
+      store: fileStore({ dir: await harness.dir() }),
+      replicas: 1,
+      metrics: false,
+    });
+    const adopted = recordRun(engine, { target, sampleEveryMs: 50 });
+    let byId: RunRecorder | undefined;
+    const off = engine.on('run.started', (e) => {
+      byId ??= recordRun(engine, { target, runId: e.runId, sampleEveryMs: 50 });
+    });
+    const first = await engine.release({ version: 'v1' });
+    off();
+    await adopted.finished;
+    const second = await engine.release({ version: 'v2' });
+    const [a, b] = [await adopted.stop(), await byId!.stop()];
+    expect(a.runId).toBe(first.runId);
+    expect(b.runId).toBe(first.runId);
+    for (const rec of [a, b]) {
+      expect(rec.status).toBe('succeeded');
+      expect(rec.events.some((e) => e.runId === second.runId)).toBe(false);
+      expect(rec.events.at(-1)).toMatchObject({ type: 'run.finished', serving: 'v1' });
+    }
+    // Stopping twice gives the same recording; later events change nothing.
+    expect(await adopted.stop()).toEqual(a);
   });
 
   it('draws an empty chart with the reason when the target could not tell traffic', () => {

@@ -1,12 +1,24 @@
 import type { ReleaseEvent, RunKind, RunStatus, Target } from '@codegraph/release-core';
 
-/** The format tag of a {@link RunRecording}; bumped when its shape changes incompatibly. */
+/**
+ * The format tag of a {@link RunRecording}; bumped when its shape changes incompatibly.
+ *
+ * @example
+ * ```ts
+ * if (recording.format !== recordingFormat) throw new Error(`cannot render ${recording.format}`)
+ * ```
+ */
 export const recordingFormat = 'codegraph-release-recording/1';
 
 /**
  * One measurement of one pool's traffic, taken by the recorder from the target's `traffic(pool)`.
  * Counts are what the target counted since its last reset; the `interval*` figures are the change
  * since the previous sample of the same pool, which is what the charts plot.
+ *
+ * @example
+ * ```ts
+ * const worst = recording.traffic.filter((s) => s.pool === 'v2').reduce((m, s) => Math.max(m, s.p95Ms ?? 0), 0)
+ * ```
  */
 export interface TrafficSample {
   /** ISO time of the sample. */
@@ -31,6 +43,14 @@ export interface TrafficSample {
 /**
  * Everything a report is rendered from: the run's events and the traffic samples, JSON-safe (write it
  * with `JSON.stringify`, render it later or elsewhere). Secrets are redacted before they are recorded.
+ *
+ * @example
+ * ```ts
+ * const recording = await recorder.stop()
+ * await writeFile('run.json', JSON.stringify(recording))
+ * // later, elsewhere:
+ * const html = renderReportHtml(JSON.parse(await readFile('run.json', 'utf8')) as RunRecording)
+ * ```
  */
 export interface RunRecording {
   format: typeof recordingFormat;
@@ -56,7 +76,14 @@ export interface RunRecording {
   notes: string[];
 }
 
-/** Options of {@link recordRun}. */
+/**
+ * Options of {@link recordRun}.
+ *
+ * @example
+ * ```ts
+ * recordRun(engine, { target, sampleEveryMs: 250, secrets: [process.env.API_KEY ?? ''] })
+ * ```
+ */
 export interface RecordRunOptions {
   /**
    * The target whose optional `traffic(pool)` capability is sampled for the latency and error-rate
@@ -77,10 +104,27 @@ export interface RecordRunOptions {
   secrets?: readonly string[] | undefined;
 }
 
-/** Defaults of {@link RecordRunOptions}, in one place. */
+/**
+ * Defaults of {@link RecordRunOptions}, in one place.
+ *
+ * @example
+ * ```ts
+ * recordRun(engine, { target, sampleEveryMs: recordRunDefaults.sampleEveryMs * 2 })
+ * ```
+ */
 export const recordRunDefaults = { sampleEveryMs: 500 } as const;
 
-/** A running recorder, from {@link recordRun}. */
+/**
+ * A running recorder, from {@link recordRun}.
+ *
+ * @example
+ * ```ts
+ * const recorder = recordRun(engine, { target })
+ * void engine.release({ version: 'v2' })
+ * await recorder.finished // the run ended and its last traffic sample is in
+ * const files = await writeReport(await recorder.stop(), 'reports')
+ * ```
+ */
 export interface RunRecorder {
   /** The recorded run's id, once it started. */
   readonly runId: string | undefined;

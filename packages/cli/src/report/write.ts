@@ -4,7 +4,14 @@ import { renderReportHtml } from './html.js';
 import { renderReportMarkdown } from './markdown.js';
 import type { RunRecording } from './types.js';
 
-/** Where {@link writeReport} wrote a report. */
+/**
+ * Where {@link writeReport} wrote a report.
+ *
+ * @example
+ * ```ts
+ * const { html, markdown, json } = await writeReport(recording, 'reports')
+ * ```
+ */
 export interface ReportFiles {
   /** The self-contained HTML report. */
   html: string;
@@ -14,7 +21,14 @@ export interface ReportFiles {
   json: string;
 }
 
-/** Options of {@link writeReport}. */
+/**
+ * Options of {@link writeReport}.
+ *
+ * @example
+ * ```ts
+ * await writeReport(recording, 'reports', { basename: 'latest' }) // reports/latest.html, .md, .json
+ * ```
+ */
 export interface WriteReportOptions {
   /** File name without extension. @default the run id, or `report` when no run was recorded */
   basename?: string;
