@@ -1,4 +1,4 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -155,6 +155,24 @@ describe('deploy, status, history and the emergency rollback on the local target
       expect(text).not.toContain('T000-SECRET-PATH-42');
       expect(text).not.toContain('signing-secret-0123456789');
     }
+  });
+
+  it('writes the release report (HTML, Markdown, recording) of a rolled-back release with --report', async () => {
+    const p = await project({ faults: { v2: { FAULT_ERROR_RATE: '0.5' } } });
+    expect((await cli(['deploy', 'v1'], p.dir)).code).toBe(0);
+    const r = await cli(['deploy', 'v2', '--report', 'reports', '--json'], p.dir);
+    expect(r.code).toBe(1);
+    const { report, result } = lastJson<{ report: string; result: { runId: string } }>(r.stdout);
+    expect(report).toBe(join(p.dir, 'reports', `${result.runId}.html`));
+    const html = await readFile(report, 'utf8');
+    expect(html).toContain('v2');
+    const md = await readFile(join(p.dir, 'reports', `${result.runId}.md`), 'utf8');
+    expect(md).toMatch(/rolled.back/i);
+    const recording = JSON.parse(await readFile(join(p.dir, 'reports', `${result.runId}.json`), 'utf8')) as {
+      runId: string;
+      status: string;
+    };
+    expect(recording).toMatchObject({ runId: result.runId, status: 'rolled-back' });
   });
 
   it('releases from a release.config.json with {node} and {port} placeholders', async () => {

@@ -83,15 +83,23 @@ async function drive(
   try {
     const result = await start(engine);
     const code = exitCodeOfRun(result.status);
-    if (report) out.line(`report: ${await report.finish()}`);
+    const reportFile = report ? await report.finish() : undefined;
+    if (reportFile) out.line(`report: ${reportFile}`);
     out.line(summary(result, out));
-    out.json({ type: 'result', command, exitCode: code, result });
+    out.json({
+      type: 'result',
+      command,
+      exitCode: code,
+      result,
+      ...(reportFile ? { report: reportFile } : {}),
+    });
     return code;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     stopEvents();
     stopStarted();
+    await report?.cancel();
     if (control) await (await control).stop();
     await open.close();
   }
