@@ -21,6 +21,9 @@ export function percentile(values: readonly number[], p: number): number | null 
   return sorted[rank]!;
 }
 
+/** How long `stop()` waits for the sample that closes a finished run. */
+const lastSampleWaitMs = 5_000;
+
 /** A JSON round trip: what a recording holds must survive `JSON.stringify` unchanged. */
 const jsonCopy = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
@@ -67,7 +70,8 @@ export function recordRun(engine: Pick<ReleaseEngine, 'on'>, options: RecordRunO
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> = Promise.resolve();
-  let stopped: RunRecording | undefined;
+  let stopping: Promise<RunRecording> | undefined;
+  let closing = false;
   let markFinished: () => void = () => {};
   const finished = new Promise<void>((resolve) => {
     markFinished = resolve;
@@ -118,7 +122,7 @@ export function recordRun(engine: Pick<ReleaseEngine, 'on'>, options: RecordRunO
   }
 
   function startSampling(): void {
-    if (timer || !target?.traffic || stopped) return;
+    if (timer || !target?.traffic || closing) return;
     void tick();
     timer = setInterval(() => void tick(), sampleEveryMs);
     timer.unref();
@@ -148,11 +152,10 @@ export function recordRun(engine: Pick<ReleaseEngine, 'on'>, options: RecordRunO
   }
 
   const off = engine.on('*', (event) => {
-    if (stopped) return;
+    if (closing) return;
     if (recording.runId === undefined && event.type === 'run.started') {
       recording.runId = event.runId;
       startSampling();
-      void learnTargetPools();
     }
     if (event.runId !== recording.runId) return;
     const safe = redactor.value(jsonCopy(event));
@@ -170,10 +173,10 @@ export function recordRun(engine: Pick<ReleaseEngine, 'on'>, options: RecordRunO
     }
   });
 
-  if (options.runId !== undefined) {
-    startSampling();
-    void learnTargetPools();
-  }
+  // Knowing the serving pools before the run starts lets the first sample at run.started be their
+  // baseline, so the charts begin one interval into the run.
+  const knownPools = target?.traffic ? learnTargetPools() : Promise.resolve();
+  if (options.runId !== undefined) void knownPools.then(startSampling);
 
   return {
     get runId() {
@@ -182,15 +185,25 @@ export function recordRun(engine: Pick<ReleaseEngine, 'on'>, options: RecordRunO
     finished,
     snapshot: () => jsonCopy(recording),
     async stop() {
-      if (stopped) return jsonCopy(stopped);
-      off();
-      stopSampling();
-      if (recording.status !== undefined) await finished;
-      controller.abort();
-      await inFlight.catch(() => {});
-      recording.recordingStoppedAt = new Date().toISOString();
-      stopped = jsonCopy(recording);
-      return jsonCopy(stopped);
+      stopping ??= (async () => {
+        closing = true;
+        off();
+        stopSampling();
+        if (recording.status !== undefined) {
+          // The last sample closes the charts, but a target that stopped answering must not hold us.
+          let timeout: NodeJS.Timeout | undefined;
+          await Promise.race([
+            finished,
+            new Promise((resolve) => (timeout = setTimeout(resolve, lastSampleWaitMs))),
+          ]);
+          clearTimeout(timeout);
+        }
+        controller.abort();
+        await inFlight.catch(() => {});
+        recording.recordingStoppedAt = new Date().toISOString();
+        return jsonCopy(recording);
+      })();
+      return jsonCopy(await stopping);
     },
   };
 }
