@@ -254,6 +254,8 @@ describe('release report contents', () => {
     expect(html).not.toContain('<script');
     expect(html).toContain('&lt;script&gt;');
     expect(html).toContain('&lt;b&gt;set&lt;/b&gt;');
+    expect(md).not.toContain('<script');
+    expect(md).toContain('&lt;script&gt;');
   });
 
   it('records the run it adopted, or the one it was given, and nothing of the next run', async () => {

@@ -1,11 +1,14 @@
 import { buildModel, formatDuration, formatValue, type ReportModel } from './model.js';
 import type { RunRecording } from './types.js';
 
-/** Escapes a table cell: pipes and line breaks would break the row. */
-const cell = (v: unknown) =>
+/** Keeps text from a run as text: a renderer must not take `<script>` in a check's reason for HTML. */
+const txt = (v: unknown) =>
   String(v ?? '-')
-    .replace(/\|/g, '\\|')
-    .replace(/\r?\n/g, ' ');
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
+
+/** Escapes a table cell: pipes and line breaks would break the row. */
+const cell = (v: unknown) => txt(v).replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 
 const table = (head: string[], rows: unknown[][]) =>
   [
@@ -49,7 +52,7 @@ export function renderReportMarkdown(recording: RunRecording): string {
   const m = buildModel(recording);
   const s = m.started;
   const f = m.finished;
-  const out: string[] = [`# ${m.title}: ${f?.status ?? 'running'}`, ''];
+  const out: string[] = [`# ${txt(m.title)}: ${f?.status ?? 'running'}`, ''];
   out.push(
     table(
       ['Run', 'Environment', 'Version', 'Serving at the end', 'Duration', 'Backup'],
@@ -66,21 +69,21 @@ export function renderReportMarkdown(recording: RunRecording): string {
     ),
     '',
   );
-  if (f?.reason) out.push(`**Why it ended so:** ${f.reason}`, '');
-  if (f?.error) out.push(`**Error:** \`${f.error.code ?? ''}\` ${f.error.message}`, '');
+  if (f?.reason) out.push(`**Why it ended so:** ${txt(f.reason)}`, '');
+  if (f?.error) out.push(`**Error:** \`${f.error.code ?? ''}\` ${txt(f.error.message)}`, '');
   if (m.incident) {
     const i = m.incident;
     out.push(
       '## Incident report',
       '',
       `- **Severity:** ${i.severity}`,
-      `- **Summary:** ${i.summary}`,
-      `- **Reason:** ${i.reason}`,
+      `- **Summary:** ${txt(i.summary)}`,
+      `- **Reason:** ${txt(i.reason)}`,
       `- **From → to:** ${i.from ?? '-'} → ${i.to}`,
       `- **Duration:** ${formatDuration(i.durationMs)}`,
       `- **Backup:** ${i.backupId ?? '-'}`,
       '- **Actions taken:**',
-      ...i.actions.map((a, n) => `  ${n + 1}. ${a}`),
+      ...i.actions.map((a, n) => `  ${n + 1}. ${txt(a)}`),
       '',
     );
   }
@@ -118,7 +121,7 @@ export function renderReportMarkdown(recording: RunRecording): string {
   if (m.analyses.length === 0) out.push('No analysis ran.', '');
   for (const a of m.analyses) {
     const r = a.result;
-    out.push(`### ${r.name} of ${a.version}: ${r.verdict}`, '', r.reason, '');
+    out.push(`### ${txt(r.name)} of ${txt(a.version)}: ${r.verdict}`, '', txt(r.reason), '');
     const rows = r.measurements.flatMap((ms) =>
       ms.checks.length === 0
         ? [[ms.verifier, ms.round, '-', ms.verdict, '-', '-', ms.error?.message ?? 'no check']]
@@ -136,6 +139,6 @@ export function renderReportMarkdown(recording: RunRecording): string {
       out.push(table(['Verifier', 'Round', 'Check', 'Verdict', 'Observed', 'Threshold', 'Why'], rows), '');
     }
   }
-  out.push('## Timeline', '', ...m.timeline.map((t) => `- \`${formatDuration(t.atMs)}\` ${t.text}`), '');
+  out.push('## Timeline', '', ...m.timeline.map((t) => `- \`${formatDuration(t.atMs)}\` ${txt(t.text)}`), '');
   return out.join('\n');
 }
