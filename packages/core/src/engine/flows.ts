@@ -258,27 +258,31 @@ export class RunScope {
     const verdicts: Record<string, string> = {};
     for (const a of this.analyses) verdicts[a.name] = a.verdict;
     const migration = fields.migration ?? (h.data as { migration?: unknown } | undefined)?.migration;
-    await journal.step('history', async () => {
-      const entry: HistoryEntry = {
-        runId: h.runId,
-        kind: h.kind,
-        version: h.version,
-        from: fields.from,
-        status,
-        startedAt: h.startedAt,
-        finishedAt,
-        serving: fields.serving,
-        backupId: fields.backupId,
-        verdicts,
-        reason,
-        ...(migration !== undefined ? { migration } : {}),
-      };
-      // Idempotent: a run killed between writing its history and journaling that must not appear twice.
-      const known = await options.store.history(options.environment);
-      if (!known.some((k) => k.runId === entry.runId))
-        await options.store.recordHistory(options.environment, entry);
-      return null;
-    });
+    await journal.step(
+      'history',
+      async () => {
+        const entry: HistoryEntry = {
+          runId: h.runId,
+          kind: h.kind,
+          version: h.version,
+          from: fields.from,
+          status,
+          startedAt: h.startedAt,
+          finishedAt,
+          serving: fields.serving,
+          backupId: fields.backupId,
+          verdicts,
+          reason,
+          ...(migration !== undefined ? { migration } : {}),
+        };
+        // Idempotent: a run killed between writing its history and journaling that must not appear twice.
+        const known = await options.store.history(options.environment);
+        if (!known.some((k) => k.runId === entry.runId))
+          await options.store.recordHistory(options.environment, entry);
+        return null;
+      },
+      { finishedAt },
+    );
     this.d.metrics?.runs.inc({ environment: options.environment, kind: h.kind, status });
     if (h.kind === 'rollback')
       this.d.metrics?.rollbacks.inc({ environment: options.environment, reason: 'emergency' });

@@ -107,7 +107,9 @@ export function buildManifest(entries: readonly JournalEntry[]): ReleaseManifest
   if (h.kind === 'recovery' && data.backup?.id) backups.push({ id: data.backup.id, role: 'restored' });
   const installed = results.get('install') as { path?: string } | undefined;
   const pre = results.get('preflight') as { stable?: { version?: string } | null } | undefined;
-  const finishedAt = end?.time;
+  // The run's own end time is journaled with its history step; the `finished` line comes a moment later.
+  const recordedEnd = (started.get('history')?.input as { finishedAt?: string } | undefined)?.finishedAt;
+  const finishedAt = end ? (recordedEnd ?? end.time) : undefined;
   return {
     runId: h.runId,
     kind: h.kind,
