@@ -1,0 +1,137 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { commandNames } from '../src/index.js';
+import { bin, cli, project, requireBuilt } from './helpers.js';
+
+beforeAll(requireBuilt);
+
+const folder = fileURLToPath(new URL('../../../examples/github-actions/', import.meta.url));
+const workflow = (name: string) => readFile(join(folder, name), 'utf8');
+
+/** The `run:` commands of a workflow (single lines and folded `>-` / `|` blocks), joined into one line each. */
+function runCommands(yaml: string): string[] {
+  const lines = yaml.split('\n');
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^(\s*)(?:- )?run: ?(.*)$/.exec(lines[i]!);
+    if (!m) continue;
+    if (m[2] !== '>-' && m[2] !== '|' && m[2] !== '>') {
+      out.push(m[2]!.trim());
+      continue;
+    }
+    const block: string[] = [];
+    while (
+      i + 1 < lines.length &&
+      (lines[i + 1]!.trim() === '' || /^\s+/.exec(lines[i + 1]!)![0].length > m[1]!.length + 2)
+    ) {
+      block.push(lines[++i]!.trim());
+    }
+    out.push(block.filter(Boolean).join(' '));
+  }
+  return out.filter((c) => c.includes('codegraph-release'));
+}
+
+/** The words of a command line (double quotes kept together; variables left as written). */
+const words = (line: string) => (line.match(/"[^"]*"|\S+/g) ?? []).map((w) => w.replace(/^"|"$/g, ''));
+
+/** Runs a workflow's command line in bash, as the runner would, with the built bin for `npx codegraph-release`. */
+function runAsWorkflow(line: string, cwd: string, env: Record<string, string>) {
+  const script = line.replace(/npx codegraph-release/g, `"${process.execPath}" "${bin}"`);
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      'bash',
+      ['-c', script],
+      { cwd, env: { ...process.env, NO_COLOR: '1', ...env } },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+describe('the GitHub Actions workflows call the CLI the way it works', () => {
+  it('uses only commands and flags the CLI has, in release.yml and rollback.yml', async () => {
+    const calls = [
+      ...runCommands(await workflow('release.yml')),
+      ...runCommands(await workflow('rollback.yml')),
+    ];
+    expect(calls.length).toBeGreaterThanOrEqual(6);
+    const cwd = await mkdtemp(join(tmpdir(), 'cg-cli-wf-'));
+    dirs.push(cwd);
+    for (const call of calls) {
+      const [npx, name, command, ...rest] = words(call);
+      expect(`${npx} ${name}`).toBe('npx codegraph-release');
+      expect(commandNames).toContain(command);
+      const help = await cli([command!, '--help'], cwd);
+      expect(help.code).toBe(0);
+      for (const flag of rest.filter((w) => w.startsWith('--')))
+        expect(help.stdout, `${command} ${flag}`).toContain(flag);
+    }
+  });
+
+  it('refuses the rollback step without CONFIRM (exit 2, nothing changed) and rolls back with it', async () => {
+    const rollbackLine = runCommands(await workflow('rollback.yml')).find((c) => / rollback /.test(c))!;
+    expect(rollbackLine).toContain('--confirm "$CONFIRMATION"');
+    const p = await project();
+    expect((await cli(['deploy', 'v1'], p.dir)).code).toBe(0);
+    expect((await cli(['deploy', 'v2'], p.dir)).code).toBe(0);
+    const inputs = {
+      TARGET_VERSION: 'v1',
+      ENVIRONMENT: 'staging',
+      REASON: 'Critical performance regression',
+    };
+
+    for (const confirmation of ['', 'confirm', 'yes']) {
+      const refused = await runAsWorkflow(rollbackLine, p.dir, { ...inputs, CONFIRMATION: confirmation });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/^codegraph-release: CG_ROLLBACK_UNCONFIRMED: /);
+    }
+    expect((await cli(['status'], p.dir)).stdout).toMatch(/^\[staging\] serving v2$/m);
+    expect((await cli(['history', '--json'], p.dir)).stdout).not.toContain('"kind":"rollback"');
+
+    const done = await runAsWorkflow(rollbackLine, p.dir, { ...inputs, CONFIRMATION: 'CONFIRM' });
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/^\[staging\] emergency rollback to v1: run staging-/m);
+    expect(existsSync(join(p.dir, 'rollback-report'))).toBe(true);
+    expect((await cli(['status'], p.dir)).stdout).toMatch(/^\[staging\] serving v1$/m);
+  });
+
+  it("plans every deployment_strategy choice with the workflows' release.config.ts, and asks for production's secrets", async () => {
+    const yaml = await workflow('release.yml');
+    const choices = /deployment_strategy:[\s\S]*?options: \[([^\]]+)\]/
+      .exec(yaml)![1]!
+      .split(',')
+      .map((s) => s.trim());
+    expect(choices).toEqual(['rolling', 'blue-green', 'canary']);
+    const state = await mkdtemp(join(tmpdir(), 'cg-cli-wf-state-'));
+    dirs.push(state);
+    const config = join(folder, 'release.config.ts');
+    for (const strategy of choices) {
+      const r = await cli(
+        ['plan', 'v1.2.3', '--config', config, '--env', 'staging', '--strategy', strategy],
+        state,
+        {
+          CODEGRAPH_STATE_DIR: state,
+        },
+      );
+      expect(r.stderr, strategy).toBe('');
+      expect(r.code, strategy).toBe(0);
+      expect(r.stdout).toContain('provision');
+    }
+    const prod = await cli(['status', '--config', config, '--env', 'production'], state, {
+      CODEGRAPH_STATE_DIR: state,
+      SLACK_WEBHOOK_URL: '',
+    });
+    expect(prod.code).toBe(2);
+    expect(prod.stderr).toMatch(/^codegraph-release: CG_CONFIG_INVALID: set SLACK_WEBHOOK_URL/);
+  });
+});
