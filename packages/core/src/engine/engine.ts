@@ -1,24 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { AnalysisResult } from '../analysis/types.js';
-import { artifactPath, checkNotClobbering } from '../artifacts/install.js';
-import { checkArtifactSource, verifyArtifact } from '../artifacts/verify.js';
 import {
   AbortedError,
   ConfigInvalidError,
-  RecoveryUnconfirmedError,
   RollbackUnconfirmedError,
   RunInterruptedError,
   VersionUnknownError,
 } from '../errors.js';
 import type { ReleaseEvent, RunKind } from '../events/types.js';
 import { silentLogger } from '../logger.js';
-import { isStepsRecord, resolveSteps } from '../migrations/steps.js';
+import { isStepsRecord } from '../migrations/steps.js';
 import type { HistoryEntry, RunHeader } from '../store/types.js';
 import { servingPool } from '../strategies/restore.js';
 import type { Action, ActionOutcome } from '../strategies/types.js';
 import { createRedactor } from '../util/redact.js';
 import { type ActionEnv, describeAction } from './actions.js';
+import { checkReleaseExtras, validateRecovery } from './checks.js';
 import { checkVersion, type ReleaseEngineOptions, validateOptions } from './config.js';
 import { EventHub } from './events.js';
 import { Fanout } from './fanout.js';
@@ -26,7 +24,7 @@ import { type FlowDeps, runRelease, runRollback } from './flows.js';
 import { Journal } from './journal.js';
 import { buildManifest, writeManifest } from './manifest.js';
 import { createReleaseMetrics } from './metrics.js';
-import { pickBackup, type RecoveryPlan, runRecovery } from './recovery.js';
+import { runRecovery } from './recovery.js';
 import type { Plan, ReleaseEngine, RunResult } from './types.js';
 
 const newRunId = (environment: string) =>
@@ -270,60 +268,6 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
     return migrations;
   }
 
-  /** A release's artifact verified and its migration steps resolved, before anything is written. */
-  async function checkReleaseExtras(o: Parameters<ReleaseEngine['release']>[0], version: string) {
-    const out: Record<string, unknown> = {};
-    if (o.migrations !== undefined) {
-      if (o.migration !== undefined)
-        throw new ConfigInvalidError('pass either a migration record or migration steps, not both');
-      const names = resolveSteps(o.migrations, options.migrations);
-      if (names.length > 0) out.migrations = names;
-    }
-    if (o.artifact !== undefined) {
-      const source = checkArtifactSource(o.artifact);
-      const conf = options.artifacts;
-      if (!conf)
-        throw new ConfigInvalidError(
-          'release({ artifact }) needs the engine option artifacts: { dir, publicKey }; nothing was changed',
-        );
-      const verified = await verifyArtifact({ ...source, publicKey: conf.publicKey });
-      await checkNotClobbering(artifactPath(conf, version), verified.sha256);
-      logger.info(`[${environment}] artifact ${verified.name} verified: sha256 ${verified.sha256}`);
-      out.artifact = verified;
-    }
-    return out;
-  }
-
-  async function validateRecovery(o: Parameters<ReleaseEngine['recover']>[0]) {
-    if (o?.confirm !== 'CONFIRM') {
-      throw new RecoveryUnconfirmedError(
-        "a recovery replaces live data and needs confirm: 'CONFIRM' (exactly, in capitals); nothing was changed",
-      );
-    }
-    if (typeof o.reason !== 'string' || o.reason.trim() === '')
-      throw new ConfigInvalidError('a recovery needs a reason for the incident report; nothing was changed');
-    const provider = options.backup;
-    if (!provider)
-      throw new ConfigInvalidError('recover() needs the engine option backup; nothing was changed');
-    if (o.version !== undefined) checkVersion(o.version, 'recovery version');
-    const backup = pickBackup(await provider.list(o.signal ? { signal: o.signal } : {}), o.backup);
-    const state = await target.describe(o.signal ? { signal: o.signal } : {});
-    const stable = servingPool(state.pools);
-    const lastGood = [...knownGoodVersions(await store.history(environment))].pop();
-    const version = o.version ?? stable?.version ?? backup.version ?? lastGood;
-    if (!version)
-      throw new ConfigInvalidError(
-        'nothing serves and the backup names no version: pass recover({ version })',
-      );
-    const request = 'id' in o.backup ? { id: o.backup.id } : { at: new Date(o.backup.at).toISOString() };
-    const data: RecoveryPlan = {
-      backup,
-      request,
-      ...(stable && stable.version === version ? { pool: stable.name, replicas: stable.replicas } : {}),
-    };
-    return { version: checkVersion(version), data };
-  }
-
   const engine: ReleaseEngine = {
     environment,
 
@@ -331,7 +275,7 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
       const version = checkVersion(o?.version);
       if (o.reason !== undefined && typeof o.reason !== 'string')
         throw new ConfigInvalidError('reason must be a string');
-      const extra = await checkReleaseExtras(o, version);
+      const extra = await checkReleaseExtras(options, logger, o, version);
       const { lock, journal } = await begin('release', version, o.reason, {
         ...(o.labels ? { labels: o.labels } : {}),
         ...(o.migration !== undefined ? { migration: o.migration } : {}),
@@ -355,7 +299,7 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
     },
 
     async recover(o) {
-      const plan = await validateRecovery(o);
+      const plan = await validateRecovery(options, o);
       const { lock, journal } = await begin('recovery', plan.version, o.reason, { ...plan.data });
       try {
         return await finishRun(journal, runRecovery(deps(journal, 'recovery', o.signal), false));
