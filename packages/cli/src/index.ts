@@ -2,6 +2,7 @@
 export { type ExitCode, exitCodes } from './cli/exit.js';
 export { commandNames, runCli } from './cli/main.js';
 export {
+  type BackupFileProgress,
   type ConfigContext,
   configDefaults,
   defineConfig,

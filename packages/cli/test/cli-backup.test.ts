@@ -3,7 +3,7 @@ import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cli, lastJson, project, requireBuilt } from './helpers.js';
+import { bin, cli, lastJson, project, requireBuilt } from './helpers.js';
 
 beforeAll(requireBuilt);
 const run = promisify(execFile);
@@ -12,7 +12,8 @@ const run = promisify(execFile);
 async function backupProject() {
   const p = await project({
     imports: "import { rocksdbBackup } from '@codegraph/backup-rocksdb';",
-    extra: 'backup: rocksdbBackup({ repository: `${stateDir}/backups`, db: `${stateDir}/../db` }),',
+    extra:
+      'backup: rocksdbBackup({ repository: `${stateDir}/backups`, db: `${stateDir}/../db`, onProgress: backupProgress }),',
   });
   const db = join(p.dir, 'db');
   await run('ldb', [
@@ -124,6 +125,22 @@ describe('backup create, list, verify, restore and prune use the environment’s
     expect(id).toBeDefined();
     const list = await cli(['backup', 'list'], p.dir);
     expect(list.stdout).toMatch(new RegExp(`^${id}  .* pre-release `, 'm'));
+  });
+
+  it('shows the files being backed up and a verification progress bar on a terminal', async () => {
+    const p = await backupProject();
+    // `script` gives the CLI a pseudo-terminal, as an operator's shell would.
+    const tty = (args: string) =>
+      run('script', ['-qec', `"${process.execPath}" "${bin}" ${args}`, '/dev/null'], {
+        cwd: p.dir,
+        env: { ...process.env, NO_COLOR: '1' },
+      });
+    const created = await tty('backup create');
+    expect(created.stdout).toMatch(/backing up: 1 file\(s\), [\d.]+ MB, rocksdb\//);
+    await tty('backup create');
+    const verified = await tty('backup verify --all');
+    expect(verified.stdout).toMatch(/verifying [█░]{24} 1\/2 /);
+    expect(verified.stdout).toMatch(/2 backup\(s\) verified, 0 corrupt/);
   });
 
   it('says an environment without a backup provider cannot back up (exit 2)', async () => {

@@ -1,9 +1,10 @@
+import { execFile } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cli, jsonLines, lastJson, project, requireBuilt, sample } from './helpers.js';
+import { bin, cli, jsonLines, lastJson, project, requireBuilt, sample } from './helpers.js';
 
 beforeAll(requireBuilt);
 
@@ -173,6 +174,22 @@ describe('deploy, status, history and the emergency rollback on the local target
       status: string;
     };
     expect(recording).toMatchObject({ runId: result.runId, status: 'rolled-back' });
+  });
+
+  it('shows phases with their durations and the traffic split as bars on a terminal', async () => {
+    const p = await project();
+    expect((await cli(['deploy', 'v1'], p.dir)).code).toBe(0);
+    const tty = await new Promise<string>((resolve, reject) =>
+      execFile(
+        'script',
+        ['-qec', `"${process.execPath}" "${bin}" deploy v2`, '/dev/null'],
+        { cwd: p.dir, env: { ...process.env, NO_COLOR: '1' } },
+        (err, stdout) => (err ? reject(err) : resolve(stdout)),
+      ),
+    );
+    expect(tty).toMatch(/phase deploy done in \d+\.\ds/);
+    expect(tty).toMatch(/traffic █+ v1 50% █+ v2 50%/);
+    expect(tty).toMatch(/succeeded: v2 released and verified/);
   });
 
   it('releases from a release.config.json with {node} and {port} placeholders', async () => {

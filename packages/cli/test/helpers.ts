@@ -129,11 +129,11 @@ export async function project(options: ProjectOptions = {}): Promise<Project> {
   const dir = await mkdtemp(join(tmpdir(), 'cg-cli-'));
   const stateDir = join(dir, '.codegraph-release');
   const envs = options.twoEnvironments ? ['staging', 'production'] : ['staging'];
-  const config = `import { defineConfig } from '@codegraph/release-cli';
+  const config = `import { type ConfigContext, defineConfig } from '@codegraph/release-cli';
 import { httpValidation, localTarget, rolling } from '@codegraph/release-core';
 ${options.imports ?? ''}
 const faults: Record<string, Record<string, string>> = ${JSON.stringify(options.faults ?? {})};
-const environment = (name: string) => ({ stateDir }: { stateDir: string }) => ({
+const environment = (name: string) => ({ stateDir, backupProgress }: ConfigContext) => ({
   target: localTarget({
     stateDir: \`\${stateDir}/local-\${name}\`,
     command: ({ version, port }) => ({

@@ -94,9 +94,18 @@ export async function openEngine(
   strategy?: string,
 ): Promise<OpenEngine> {
   const loaded = await loadConfig(ctx.cwd, values.config);
+  let files = 0;
+  let bytes = 0;
   const environment = await resolveEnvironment(loaded, values.env, {
     logger: cliLogger(ctx.out, values.verbose),
     strategy,
+    backupProgress: (file) => {
+      files++;
+      bytes += file.size;
+      ctx.out.transient(
+        `    backing up: ${files} file(s), ${(bytes / 1024 / 1024).toFixed(1)} MB, ${file.path}`,
+      );
+    },
   });
   ctx.out.addSecrets(environment.secrets);
   const engine = createReleaseEngine(environment.options);

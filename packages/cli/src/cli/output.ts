@@ -45,11 +45,20 @@ export class Output {
     return this.color ? `\u001b[${ansi[style]}m${text}\u001b[0m` : text;
   }
 
+  /** A live line (a running action, a progress bar) is replaced by whatever is printed next. */
   private endLive(): void {
     if (this.live) {
-      this.out.write('\n');
+      this.out.write('\r\u001b[2K');
       this.live = false;
     }
+  }
+
+  /** A transient line on a TTY, replaced by the next one; nothing elsewhere. */
+  transient(text: string): void {
+    if (this.mode !== 'tty') return;
+    this.endLive();
+    this.out.write(this.redactor.string(text));
+    this.live = true;
   }
 
   /** A human line (not in `--json` mode). */
@@ -94,6 +103,10 @@ export class Output {
   event(e: ReleaseEvent): void {
     if (this.mode === 'json') {
       this.json(e);
+      return;
+    }
+    if (e.type === 'action.started' && !(e.action.type === 'pause' && e.action.durationMs === undefined)) {
+      this.transient(this.paint(`    ${describeAction(e.action)} ...`, 'dim'));
       return;
     }
     const text = renderEvent(e, this);
@@ -177,7 +190,7 @@ function renderEvent(e: ReleaseEvent, o: Output): string | undefined {
           `    ${describeAction(e.action)}: run codegraph-release promote --env ${e.environment} (or abort)`,
           'yellow',
         );
-      return o.mode === 'tty' ? o.paint(`    ${describeAction(e.action)} ...`, 'dim') : undefined;
+      return undefined; // a TTY shows it as a transient line
     case 'action.finished':
       if (e.action.type === 'analyze') return undefined; // analysis.finished says it better
       return `    ${describeAction(e.action)} (${seconds(e.durationMs)})`;

@@ -52,10 +52,11 @@ export interface EnvironmentConfig extends Omit<ReleaseEngineOptions, 'environme
  *
  * @example
  * ```ts
- * const production = ({ stateDir, env }: ConfigContext): EnvironmentConfig => ({
+ * const production = ({ stateDir, env, backupProgress }: ConfigContext): EnvironmentConfig => ({
  *   target: nginxTarget({ stateDir: `${stateDir}/nginx`, command }),
  *   strategy: canary({ weights: [5, 25, 50] }),
  *   notifiers: [slack({ webhookUrl: env.SLACK_WEBHOOK_URL! })],
+ *   backup: rocksdbBackup({ repository: '/opt/codegraph/backups', db: '/opt/codegraph/data/rocksdb', onProgress: backupProgress }),
  *   secrets: [env.SLACK_WEBHOOK_URL!],
  * })
  * ```
@@ -69,6 +70,26 @@ export interface ConfigContext {
   configDir: string;
   /** The process environment. */
   env: Readonly<Record<string, string | undefined>>;
+  /**
+   * Shows a backup's progress on a terminal: pass it as a backup provider's per-file progress callback
+   * (e.g. `rocksdbBackup({ ..., onProgress: backupProgress })`). Prints nothing off a TTY.
+   */
+  backupProgress: (file: BackupFileProgress) => void;
+}
+
+/**
+ * One file a backup stored, as {@link ConfigContext.backupProgress} takes it.
+ *
+ * @example
+ * ```ts
+ * backupProgress({ path: 'rocksdb/000012.sst', size: 4_194_304 })
+ * ```
+ */
+export interface BackupFileProgress {
+  /** Path inside the backup. */
+  path: string;
+  /** Bytes. */
+  size: number;
 }
 
 /**

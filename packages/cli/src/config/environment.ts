@@ -5,7 +5,7 @@ import {
   type ReleaseEngineOptions,
   type Strategy,
 } from '@codegraph/release-core';
-import type { EnvironmentConfig } from './define.js';
+import type { BackupFileProgress, EnvironmentConfig } from './define.js';
 import type { LoadedConfig } from './load.js';
 
 /** An environment picked and built, ready for `createReleaseEngine`. */
@@ -55,13 +55,23 @@ function pickStrategy(
 export async function resolveEnvironment(
   loaded: LoadedConfig,
   asked: string | undefined,
-  extras: { logger: Logger; strategy?: string | undefined },
+  extras: {
+    logger: Logger;
+    strategy?: string | undefined;
+    backupProgress?: ((file: BackupFileProgress) => void) | undefined;
+  },
 ): Promise<ResolvedEnvironment> {
   const name = pickEnvironment(loaded, asked);
   const entry = loaded.config.environments[name]!;
   const config =
     typeof entry === 'function'
-      ? await entry({ environment: name, stateDir: loaded.stateDir, configDir: loaded.dir, env: process.env })
+      ? await entry({
+          environment: name,
+          stateDir: loaded.stateDir,
+          configDir: loaded.dir,
+          env: process.env,
+          backupProgress: extras.backupProgress ?? (() => {}),
+        })
       : entry;
   if (typeof config !== 'object' || config === null)
     throw new ConfigInvalidError(`environments.${name} did not give an object`);
