@@ -147,6 +147,12 @@ describe('full recovery', () => {
       backupId: b1.info.id,
       status: 'succeeded',
     });
+    // Notifiers get the same incident report on the run.finished event.
+    const finished = env.events.find((e) => e.type === 'run.finished' && e.runId === result.runId);
+    expect(finished).toMatchObject({ kind: 'recovery', status: 'succeeded', incident: { severity: 'P1' } });
+    expect(result.incident?.actions).toEqual(
+      expect.arrayContaining([`chose backup ${b1.info.id} taken ${b1.info.createdAt}`, 'service stopped']),
+    );
     expect(result.analyses.map((a) => a.verdict)).toEqual(['pass']);
     const manifest = await env.engine.manifest(result.runId);
     expect(manifest.backups).toEqual([{ id: b1.info.id, role: 'restored' }]);
@@ -269,7 +275,7 @@ describe('a recovery killed half-way', () => {
     async (key) => {
       const env = await recoveryEnv();
       const b1 = await env.backupWith('b1');
-      await env.backupWith('b2');
+      const b2 = await env.backupWith('b2');
       env.expected.marker = 'b2';
       expect((await env.engine.release({ version: 'v1' })).status).toBe('succeeded');
       const { proc, exited } = runChild(env.dir, 'recover', b1.info.id);
@@ -293,6 +299,7 @@ describe('a recovery killed half-way', () => {
 
       env.expected.marker = 'b1';
       const result = await env.engine.resume(runId);
+      expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
       expect(result).toMatchObject({
         runId,
         kind: 'recovery',
@@ -309,6 +316,12 @@ describe('a recovery killed half-way', () => {
       // The data that was there before is kept, moved aside once per move.
       const aside = (await readdir(join(env.dir, 'data'))).filter((n) => n.startsWith('cache.pre-recovery.'));
       expect(aside).toHaveLength(1);
+      // The database that served before the recovery (b2's data) is among what was moved aside.
+      const asideDbs = (await readdir(join(env.dir, 'data'))).filter((n) =>
+        n.startsWith('rocksdb.pre-recovery.'),
+      );
+      const scans = await Promise.all(asideDbs.map((n) => scanDatabase(join(env.dir, 'data', n))));
+      expect(scans).toContain(b2.scan);
       expect((await env.engine.history()).filter((h) => h.kind === 'recovery')).toHaveLength(1);
       expect((await env.engine.manifest(runId)).status).toBe('succeeded');
     },
