@@ -39,6 +39,7 @@ const byCode: Record<string, ExitCode> = {
   CG_BACKUP_NOT_FOUND: exitCodes.notFound,
   CG_BACKUP_CORRUPT: exitCodes.failed,
   CG_ANALYSIS_FAILED: exitCodes.failed,
+  CG_ABORTED: exitCodes.failed,
 };
 
 /** The exit code of an error by its `CG_*` code; anything else is {@link exitCodes.broken}. */
