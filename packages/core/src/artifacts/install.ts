@@ -33,7 +33,15 @@ export const defaultArtifactFileName = 'artifact';
 
 const safeName = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 
-/** Where the artifact of `version` is installed: the path a target's command template starts. */
+/**
+ * Where the artifact of `version` is installed: the path a target's command template starts.
+ *
+ * @example
+ * ```ts
+ * artifactPath({ dir: '/opt/codegraph/releases', fileName: 'codegraph-api' }, 'v1.2.4')
+ * // '/opt/codegraph/releases/v1.2.4/codegraph-api'
+ * ```
+ */
 export function artifactPath(options: Pick<ArtifactOptions, 'dir' | 'fileName'>, version: string): string {
   if (!safeName.test(version))
     throw new ConfigInvalidError(`version ${JSON.stringify(version)} is not valid`);

@@ -55,14 +55,28 @@ export interface VerifiedArtifact {
   sizeBytes: number;
 }
 
-/** Streams a file through SHA-256: memory stays flat for large artifacts. */
+/**
+ * Streams a file through SHA-256 (lower-case hex): memory stays flat for large artifacts.
+ *
+ * @example
+ * ```ts
+ * const hex = await sha256File('/opt/codegraph/releases/v1.2.4/codegraph-api')
+ * ```
+ */
 export async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file, signal ? { signal } : {})) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
-/** Parses `sha256sum` output; a malformed line is refused rather than skipped. */
+/**
+ * Parses `sha256sum` output into name → hash; a malformed line is refused (`CG_ARTIFACT_INVALID`) rather than skipped.
+ *
+ * @example
+ * ```ts
+ * parseSha256Sums('9f86…08  codegraph.tar.gz\n').get('codegraph.tar.gz') // '9f86…08'
+ * ```
+ */
 export function parseSha256Sums(text: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const [i, raw] of text.split('\n').entries()) {

@@ -54,7 +54,14 @@ export interface ReleaseManifest {
 
 const ms = (a: string, b: string) => Date.parse(b) - Date.parse(a);
 
-/** Builds a run's manifest from its journal entries. Pure: no I/O. */
+/**
+ * Builds a run's manifest from its journal entries. Pure: no I/O.
+ *
+ * @example
+ * ```ts
+ * const manifest = buildManifest(await fileStore({ dir: '.release' }).read(runId))
+ * ```
+ */
 export function buildManifest(entries: readonly JournalEntry[]): ReleaseManifest {
   const head = entries.find((e) => e.type === 'run');
   if (head?.type !== 'run') throw new TypeError('a journal starts with its run header');

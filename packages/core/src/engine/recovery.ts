@@ -9,7 +9,16 @@ import { targetCall } from './actions.js';
 import { type FlowDeps, RunScope } from './flows.js';
 import type { RunResult } from './types.js';
 
-/** What the recovery's `stop` and `start` hooks receive. */
+/**
+ * What the recovery's `stop` and `start` hooks receive.
+ *
+ * @example
+ * ```ts
+ * const start = async ({ target, pool, version, replicas, signal }: RecoveryContext) => {
+ *   await target.provision({ pool, version, replicas }, { signal })
+ * }
+ * ```
+ */
 export interface RecoveryContext {
   environment: string;
   /** The version the service runs after the recovery. */
@@ -59,7 +68,14 @@ export interface RecoveryOptions {
 /** The defaults of {@link RecoveryOptions}, in one place. */
 export const recoveryDefaults = { data: [] as string[], integrity: 'checksum' as VerifyLevel } as const;
 
-/** Arguments of `engine.recover()`. */
+/**
+ * Arguments of `engine.recover()`.
+ *
+ * @example
+ * ```ts
+ * const options: RecoverOptions = { backup: { at: '2026-11-25T14:00:00Z' }, reason: 'bad import at 14:02', confirm: 'CONFIRM' }
+ * ```
+ */
 export interface RecoverOptions {
   /** The backup to restore: an id, or a point in time (the newest backup taken at or before it). */
   backup: { id: string } | { at: Date | string };
@@ -80,7 +96,15 @@ export interface RecoveryPlan {
   replicas?: number;
 }
 
-/** Picks the backup a recovery asks for: `id` exactly, or the newest taken at or before `at`. */
+/**
+ * Picks the backup a recovery asks for: `id` exactly, or the newest taken at or before `at`. Never falls
+ * back to another backup: no match is `CG_BACKUP_NOT_FOUND`, a malformed request `CG_CONFIG_INVALID`.
+ *
+ * @example
+ * ```ts
+ * const chosen = pickBackup(await backup.list(), { at: '2026-11-25T14:00:00Z' })
+ * ```
+ */
 export function pickBackup(list: readonly BackupInfo[], wanted: RecoverOptions['backup']): BackupInfo {
   const w = wanted as { id?: unknown; at?: unknown } | undefined;
   if (!w || typeof w !== 'object' || (w.id === undefined) === (w.at === undefined)) {

@@ -122,6 +122,12 @@ export interface ReleaseEngine {
   /**
    * The runbook's full or point-in-time recovery: stop, move data aside, restore a backup (by id, or the
    * newest at or before a time), start, verify, integrity check, incident report. Needs `backup`.
+   *
+   * @example
+   * ```ts
+   * const r = await engine.recover({ backup: { at: '2026-11-25T14:00:00Z' }, reason: 'bad import', confirm: 'CONFIRM' })
+   * if (r.status !== 'succeeded') page(r.incident)
+   * ```
    */
   recover(options: RecoverOptions): Promise<RunResult>;
   /** A run's manifest (versions, artifact hash, backups, migrations, verdicts, durations) from its journal. */

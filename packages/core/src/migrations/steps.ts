@@ -2,7 +2,14 @@ import type { JsonValue } from 'type-fest';
 import { ConfigInvalidError, MigrationFailedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
-/** What a migration step receives when it is applied. */
+/**
+ * What a migration step receives when it is applied.
+ *
+ * @example
+ * ```ts
+ * const apply = async ({ version, signal, logger }: MigrationContext) => { logger.info(`migrating for ${version}`) }
+ * ```
+ */
 export interface MigrationContext {
   environment: string;
   /** The version being released. */
