@@ -1,6 +1,6 @@
 // @codegraph/release-cli: the `codegraph-release` command's config API and entry point.
 export { type ExitCode, exitCodes } from './cli/exit.js';
-export { commandNames, runCli } from './cli/main.js';
+export { commandNames, type RunCliOptions, runCli } from './cli/main.js';
 export {
   type BackupFileProgress,
   type ConfigContext,

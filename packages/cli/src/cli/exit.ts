@@ -25,7 +25,14 @@ export const exitCodes = Object.freeze({
   interrupted: 130,
 });
 
-/** An exit code's name. */
+/**
+ * One of the {@link exitCodes}.
+ *
+ * @example
+ * ```ts
+ * const code: ExitCode = exitCodes.notFound
+ * ```
+ */
 export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes];
 
 const byCode: Record<string, ExitCode> = {

@@ -25,7 +25,14 @@ const commands: Record<string, Command> = {
   backup,
 };
 
-/** The command names `codegraph-release` knows. */
+/**
+ * The command names `codegraph-release` knows.
+ *
+ * @example
+ * ```ts
+ * if (!commandNames.includes('deploy')) throw new Error('old CLI')
+ * ```
+ */
 export const commandNames = Object.keys(commands);
 
 function cliVersion(): string {
@@ -40,6 +47,19 @@ function cliVersion(): string {
 }
 
 /**
+ * Options of {@link runCli}.
+ *
+ * @example
+ * ```ts
+ * await runCli(['status'], { cwd: '/srv/release' })
+ * ```
+ */
+export interface RunCliOptions {
+  /** Where the config is looked for and relative paths start. @default process.cwd() */
+  cwd?: string;
+}
+
+/**
  * Runs `codegraph-release` with `argv` (without `node` and the script) and returns the exit code.
  * Errors are printed as one line naming their `CG_*` code.
  *
@@ -48,7 +68,7 @@ function cliVersion(): string {
  * process.exitCode = await runCli(['deploy', 'v1.2.3', '--env', 'staging'])
  * ```
  */
-export async function runCli(argv: readonly string[], options: { cwd?: string } = {}): Promise<number> {
+export async function runCli(argv: readonly string[], options: RunCliOptions = {}): Promise<number> {
   const args = [...argv];
   const json = args.includes('--json');
   const out = new Output({ json });

@@ -127,7 +127,14 @@ export interface ReleaseConfig {
   environments: Record<string, EnvironmentConfig | EnvironmentFactory>;
 }
 
-/** Defaults of {@link ReleaseConfig}, in one place. */
+/**
+ * Defaults of {@link ReleaseConfig}, in one place.
+ *
+ * @example
+ * ```ts
+ * const dir = config.stateDir ?? configDefaults.stateDir
+ * ```
+ */
 export const configDefaults = Object.freeze({ stateDir: '.codegraph-release' });
 
 const envName = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

@@ -7,7 +7,14 @@ import { createJiti } from 'jiti';
 import { checkConfig, configDefaults, type ReleaseConfig } from './define.js';
 import { fromJson } from './json.js';
 
-/** The file names looked for in the working directory, in this order. */
+/**
+ * The file names looked for in the working directory, in this order.
+ *
+ * @example
+ * ```ts
+ * console.log(`create one of ${configFileNames.join(', ')}`)
+ * ```
+ */
 export const configFileNames = [
   'release.config.ts',
   'release.config.mts',
@@ -17,7 +24,14 @@ export const configFileNames = [
   'release.config.json',
 ] as const;
 
-/** A loaded config file. */
+/**
+ * A loaded config file.
+ *
+ * @example
+ * ```ts
+ * const { file, stateDir, config } = await loadConfig(process.cwd())
+ * ```
+ */
 export interface LoadedConfig {
   /** Absolute path of the file. */
   file: string;
@@ -73,7 +87,17 @@ function aliases(file: string): Record<string, string> {
   return out;
 }
 
-/** Loads and checks a config file (TypeScript through jiti, JavaScript natively, JSON declaratively). */
+/**
+ * Loads and checks a config file (TypeScript through jiti, JavaScript natively, JSON declaratively):
+ * `given` (like `--config`) or the first of {@link configFileNames} in `cwd`. Every problem is a
+ * `CG_CONFIG_INVALID` error.
+ *
+ * @example
+ * ```ts
+ * const loaded = await loadConfig(process.cwd(), 'deploy/release.config.ts')
+ * console.log(Object.keys(loaded.config.environments))
+ * ```
+ */
 export async function loadConfig(cwd: string, given?: string): Promise<LoadedConfig> {
   const file = findConfig(cwd, given);
   const dir = dirname(file);
