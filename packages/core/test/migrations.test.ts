@@ -75,15 +75,19 @@ function catalog(db: string, log: string[]): MigrationStep[] {
   ];
 }
 
-async function setup(faults: Record<string, Record<string, string>> = {}) {
+async function setup(faults: Record<string, Record<string, string>> = {}, first = true) {
   const data = await dirs.make('migrations');
   const db = join(data, 'rocksdb');
   await makeDatabase(db, users);
   const log: string[] = [];
   const env = await releaseEnv({ engine: { migrations: catalog(db, log) }, replicas: 1, faults });
   cleanups.push(() => env.cleanup());
-  expect((await env.engine.release({ version: 'v1' })).status).toBe('succeeded');
-  return { db, log, env, original: await scanDatabase(db) };
+  const original = await scanDatabase(db);
+  if (first) {
+    const r = await env.engine.release({ version: 'v1' });
+    expect(r.status, r.reason).toBe('succeeded');
+  }
+  return { db, log, env, original };
 }
 
 describe('migration steps with undo', () => {
@@ -194,6 +198,18 @@ describe('migration steps with undo', () => {
       .map((e) => (e as { phase: string }).phase);
     expect(phases.slice(phases.indexOf('undo'))).toEqual(['undo', 'verify', 'migrate']);
     expect(await scanDatabase(db)).toBe(original);
+  });
+
+  it('a first release that fails after its migrations stops the new pool and undoes the steps', async () => {
+    const { db, log, env, original } = await setup({ v1: { FAULT_ERROR_RATE: '1' } }, false);
+    const result = await env.engine.release({
+      version: 'v1',
+      migrations: ['21-101-index', '21-102-backfill'],
+    });
+    expect(result).toMatchObject({ status: 'failed', serving: undefined });
+    expect(log.slice(-2)).toEqual(['undo backfill', `undo index (${JSON.stringify({ keys: USERS })})`]);
+    expect(await scanDatabase(db)).toBe(original);
+    expect((await env.target.describe()).pools).toEqual([]);
   });
 
   it('refuses a step the catalog does not have before anything is written', async () => {

@@ -427,13 +427,15 @@ export async function runRelease(d: FlowDeps, resumed: boolean): Promise<RunResu
       return run.finish('failed', { from, serving: from, reason: why, error: err, backupId }, undefined);
     }
     if (!from) {
-      await run
-        .phase('migrate', () => undoSteps(run, d, applied))
-        .catch((e) => d.logger.error(`${run.label}: undo of migrations failed: ${message(e)}`));
       // Nothing to go back to: stop the pools that never took traffic, so a failed first release leaves nothing running unseen.
       await run
         .cleanUnrouted(version)
         .catch((e) => d.logger.warn(`${run.label}: cleanup failed: ${message(e)}`));
+      if (applied.length > 0) {
+        await run
+          .phase('migrate', () => undoSteps(run, d, applied))
+          .catch((e) => d.logger.error(`${run.label}: undo of migrations failed: ${message(e)}`));
+      }
       return run.finish(
         'failed',
         { from, reason: `${why}; first release, nothing to roll back to`, error: err, backupId },
