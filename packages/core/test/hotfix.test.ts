@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   type ArtifactOptions,
   artifactPath,
+  type BackupProvider,
   createReleaseEngine,
   fileStore,
   localTarget,
@@ -12,7 +13,7 @@ import {
   sha256File,
   verifyArtifact,
 } from '../src/index.js';
-import { serviceChecks } from './helpers/release-env.js';
+import { directoryBackup, serviceChecks } from './helpers/release-env.js';
 import {
   readJson,
   run,
@@ -122,6 +123,42 @@ describe('hotfix deployment', () => {
       ['v1.4.0', 'succeeded'],
       ['v1.4.2', 'rolled-back'],
     ]);
+  });
+
+  it('does not install an artifact swapped after it was verified, and keeps the current one serving', async () => {
+    const env = await hotfixEnv();
+    await releaseFirst(env);
+    const fix = await env.build('v1.4.4');
+    // The file changes on disk while the pre-release backup runs (after verification, before install).
+    const data = join(env.dir, 'data');
+    await mkdir(data, { recursive: true });
+    const copy = directoryBackup(data, join(env.dir, 'backups'));
+    const swapping: BackupProvider = {
+      ...copy,
+      async create(request, ctx) {
+        await appendFile(fix.file, 'process.exit(0);\n');
+        return copy.create(request, ctx);
+      },
+    };
+    const engine = createReleaseEngine({
+      environment: 'production',
+      target: env.target,
+      strategy: rolling({ maxSurge: 1, maxUnavailable: 0 }),
+      store: env.store,
+      verifiers: [serviceChecks],
+      replicas: 2,
+      metrics: false,
+      artifacts: env.artifacts,
+      backup: swapping,
+    });
+    const result = await engine.release({ version: 'v1.4.4', artifact: fix });
+    expect(result).toMatchObject({
+      status: 'rolled-back',
+      serving: 'v1.4.0',
+      error: { code: 'CG_ARTIFACT_INVALID' },
+    });
+    expect(await readdir(join(env.artifacts.dir, 'v1.4.4')).catch(() => [])).toEqual([]);
+    expect(await env.serving()).toBe('v1.4.0');
   });
 
   describe('refuses before anything changes', () => {
