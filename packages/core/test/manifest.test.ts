@@ -85,6 +85,9 @@ describe('release manifest', () => {
     const child = fileURLToPath(new URL('./fixtures/release-child.mjs', import.meta.url));
     const proc = spawn(process.execPath, [child, env.dir, 'release', 'v1'], { stdio: 'ignore' });
     const exited = new Promise((r) => proc.once('exit', r));
+    cleanups.push(async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    });
     const runs = join(env.dir, 'store', 'runs');
     let runId = '';
     await until(
