@@ -110,8 +110,13 @@ describe('usage and configuration errors exit 2 with one line naming the CG_ cod
     const r = await cli(['deploy', 'v1;rm -rf'], p.dir);
     expect(r.code).toBe(2);
     expectOneLineError(r.stderr, 'CG_CONFIG_INVALID');
+    expect(r.stderr).toContain('version "v1;rm -rf" is not valid');
     const runs = join(p.stateDir, 'runs');
     expect(existsSync(runs) ? await readdir(runs) : []).toEqual([]);
+    // Checked before the config is loaded: the same answer where there is no config at all.
+    const empty = await cli(['plan', '../etc'], await emptyDir());
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/^codegraph-release: CG_CONFIG_INVALID: version "\.\.\/etc" is not valid/);
   });
 
   it('refuses a rollback without --confirm CONFIRM (exit 2, CG_ROLLBACK_UNCONFIRMED) before loading the config', async () => {

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cli, jsonLines, requireBuilt, sample } from './helpers.js';
+import { cli, jsonLines, project, requireBuilt, sample } from './helpers.js';
 
 beforeAll(requireBuilt);
 
@@ -106,6 +106,32 @@ describe('validate is a drop-in for validate.sh: same variables, each check prin
     expect(badNumber.stderr).toMatch(/^codegraph-release: CG_CONFIG_INVALID: TIMEOUT_SECS must be a number/);
     const badSkip = await cli(['validate', '--skip', 'tls'], await cwd(), { BASE_URL: 'http://127.0.0.1:9' });
     expect(badSkip.code).toBe(2);
+  });
+
+  it('takes its settings from the environment’s validation config with --env, and lets BASE_URL win', async () => {
+    const url = await service();
+    const p = await project({
+      extra:
+        "validation: { baseUrl: process.env.SAMPLE_URL, expectedVersion: 'v9', checks: { concurrency: false } },",
+    });
+    // BASE_URL empty: vitest itself sets BASE_URL=/ in the environment the CLI inherits.
+    const fromConfig = await cli(['validate', '--env', 'staging'], p.dir, {
+      ...fast,
+      BASE_URL: '',
+      SAMPLE_URL: url,
+    });
+    expect(fromConfig.stderr).toBe('');
+    expect(fromConfig.code).toBe(0);
+    expect(fromConfig.stdout).toContain(`validating ${url}`);
+    expect(fromConfig.stdout).toMatch(/^PASS health\.version: runs v9$/m);
+    expect(fromConfig.stdout).not.toContain('concurrency.errors');
+    const overridden = await cli(['validate', '--env', 'staging'], p.dir, {
+      SAMPLE_URL: url,
+      BASE_URL: 'http://127.0.0.1:9',
+      TIMEOUT_SECS: '1',
+    });
+    expect(overridden.code).toBe(1);
+    expect(overridden.stdout).toContain('validating http://127.0.0.1:9');
   });
 
   it('checks authentication with API_KEY and never prints the key, even with VERBOSE=true and --json', async () => {

@@ -68,6 +68,18 @@ export function positionals(command: string, given: string[], names: string[], o
   return given;
 }
 
+const versionPattern = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+
+/** Checks a version argument before the config is loaded (the engine's own rule, checked again there). */
+export function versionArg(what: string, value: string | undefined): string {
+  if (value === undefined || !versionPattern.test(value)) {
+    throw new ConfigInvalidError(
+      `${what} ${JSON.stringify(value ?? '')} is not valid: use 1-128 letters, digits, '.', '_', '+' or '-', e.g. "v1.2.3"; nothing was changed`,
+    );
+  }
+  return value;
+}
+
 /** A logger that writes redacted lines to stderr when `--verbose`, else nothing. */
 export function cliLogger(out: Output, verbose: boolean | undefined): Logger {
   if (!verbose) return silentLogger;

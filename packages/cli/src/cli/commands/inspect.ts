@@ -1,10 +1,11 @@
 import { ConfigInvalidError } from '@codegraph/release-core';
-import { type CommandContext, openEngine, parse, positionals } from '../context.js';
+import { type CommandContext, openEngine, parse, positionals, versionArg } from '../context.js';
 import { exitCodes } from '../exit.js';
 
 export async function plan(argv: string[], ctx: CommandContext): Promise<number> {
   const { values, positionals: pos } = parse('plan', argv, { strategy: { type: 'string' } });
   const [version] = positionals('plan', pos, ['version']);
+  versionArg('version', version);
   const open = await openEngine(ctx, values, values.strategy);
   try {
     const p = await open.engine.plan({ version: version! });

@@ -5,7 +5,15 @@ import {
   RollbackUnconfirmedError,
   type RunResult,
 } from '@codegraph/release-core';
-import { type CommandContext, type OpenEngine, openEngine, pairs, parse, positionals } from '../context.js';
+import {
+  type CommandContext,
+  type OpenEngine,
+  openEngine,
+  pairs,
+  parse,
+  positionals,
+  versionArg,
+} from '../context.js';
 import { controlDir, watchControl } from '../control.js';
 import { exitCodeOfRun, exitCodes } from '../exit.js';
 import type { Output } from '../output.js';
@@ -113,6 +121,7 @@ export async function deploy(argv: string[], ctx: CommandContext): Promise<numbe
     report: { type: 'string' },
   });
   const [version] = positionals('deploy', pos, ['version']);
+  versionArg('version', version);
   const labels = pairs('label', values.label);
   const open = await openEngine(ctx, values as Values, values.strategy);
   return drive(ctx, open, 'deploy', values.report, (engine) =>
@@ -158,6 +167,7 @@ export async function rollback(argv: string[], ctx: CommandContext): Promise<num
     throw new ConfigInvalidError(
       'rollback needs --to <version> (see `codegraph-release history`); nothing was changed',
     );
+  versionArg('--to', values.to);
   if (!values.reason?.trim())
     throw new ConfigInvalidError(
       'rollback needs --reason <text> for the incident report; nothing was changed',
