@@ -65,6 +65,19 @@ describe('usage and configuration errors exit 2 with one line naming the CG_ cod
     }
   });
 
+  it('prints its version and help on a topic', async () => {
+    const cwd = await emptyDir();
+    const version = await cli(['--version'], cwd);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    const topic = await cli(['help', 'rollback'], cwd);
+    expect(topic.code).toBe(0);
+    expect(topic.stdout).toMatch(/^Usage: codegraph-release rollback --to <version> --confirm CONFIRM/);
+    const bare = await cli([], cwd);
+    expect(bare.code).toBe(2); // no command is a usage error, with the help
+    expect(bare.stdout).toContain('Usage: codegraph-release <command>');
+  });
+
   it('refuses an unknown command and an unknown flag', async () => {
     const cwd = await emptyDir();
     const unknown = await cli(['deplyo', 'v1'], cwd);
