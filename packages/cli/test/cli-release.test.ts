@@ -32,6 +32,9 @@ describe('deploy, status, history and the emergency rollback on the local target
     expect(v3.stdout).toMatch(/fail concurrency\.errors: observed \d+/);
     expect(v3.stdout).toMatch(/phase undo/);
     expect(v3.stdout).toMatch(/^rolled back: v3 was undone, v2 serves/m);
+    expect(v3.stderr).toMatch(
+      /^codegraph-release: CG_ANALYSIS_FAILED: rolled-back: analysis batch-1 ended fail/,
+    );
 
     const status = await cli(['status'], p.dir);
     expect(status.code).toBe(0);

@@ -94,6 +94,11 @@ async function drive(
     const reportFile = report ? await report.finish() : undefined;
     if (reportFile) out.line(`report: ${reportFile}`);
     out.line(summary(result, out));
+    // CI logs get the code on stderr too: what failed, in one line, whatever the mode.
+    if (result.status !== 'succeeded')
+      out.warn(
+        `${result.error?.code ?? 'CG_ERROR'}: ${result.status}: ${result.reason ?? 'no reason recorded'}`,
+      );
     out.json({
       type: 'result',
       command,
