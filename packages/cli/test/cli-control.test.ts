@@ -14,7 +14,7 @@ const pausedAt = /pause until approved/;
 const runIdOf = (stdout: string) => /run (staging-[A-Za-z0-9-]+)/.exec(stdout)?.[1];
 
 describe('promote, abort, Ctrl-C and resume act on a deploy running in another process', () => {
-  it('holds the canary at 50 % and the lock until `promote` from another shell, then releases it', async () => {
+  it('holds the canary at 50 % and the lock (deploy and rollback get exit 3) until `promote` from another shell', async () => {
     const p = await canaryProject();
     expect((await cli(['deploy', 'v1'], p.dir)).code).toBe(0);
     const deploy = startCli(['deploy', 'v2', '--strategy', 'canary'], p.dir);
@@ -24,6 +24,19 @@ describe('promote, abort, Ctrl-C and resume act on a deploy running in another p
     const second = await cli(['deploy', 'v3'], p.dir);
     expect(second.code).toBe(3);
     expect(second.stderr).toMatch(/^codegraph-release: CG_ENVIRONMENT_LOCKED: /);
+
+    const rollback = await cli(
+      ['rollback', '--to', 'v1', '--confirm', 'CONFIRM', '--reason', 'regression'],
+      p.dir,
+    );
+    expect(rollback.code).toBe(3);
+    expect(rollback.stderr).toMatch(/^codegraph-release: CG_ENVIRONMENT_LOCKED: /);
+
+    const wrongRun = await cli(['promote', 'staging-20200101T000000-000000'], p.dir);
+    expect(wrongRun.code).toBe(4);
+    expect(wrongRun.stderr).toMatch(
+      /^codegraph-release: CG_RUN_NOT_FOUND: run staging-20200101T000000-000000 is not running/,
+    );
 
     const status = await cli(['status'], p.dir);
     expect(status.stdout).toContain(`locked by run ${runId}`);
