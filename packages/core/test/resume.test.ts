@@ -20,16 +20,22 @@ afterEach(async () => {
   cleanup = [];
 });
 
-function runChild(dir: string, verb: 'release' | 'resume', arg: string) {
-  const proc = spawn(process.execPath, [child, dir, verb, arg], { stdio: ['ignore', 'pipe', 'pipe'] });
+function runChild(dir: string, verb: 'release' | 'resume', arg: string, env: Record<string, string> = {}) {
+  const proc = spawn(process.execPath, [child, dir, verb, arg], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   children.push(proc);
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<{ code: number | null; out: string; err: string }>((resolve) =>
-    proc.once('exit', (code) => resolve({ code, out, err })),
-  );
+  const exited = new Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    out: string;
+    err: string;
+  }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal, out, err })));
   return { proc, exited };
 }
 
@@ -75,22 +81,14 @@ async function setup() {
   return { dir, target, engine };
 }
 
-/** Starts releasing v2 in a child and SIGKILLs it once the journal shows `key` started. */
+/** Releases v2 in a child that SIGKILLs itself once the journal records `key` as started. */
 async function killAt(dir: string, key: string): Promise<string> {
-  const { proc, exited } = runChild(dir, 'release', 'v2');
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const j = await journalOf(dir);
-    if (j?.lines.some((l) => l.type === 'step-started' && l.key === key)) {
-      proc.kill('SIGKILL');
-      await exited;
-      return j.runId;
-    }
-    if (proc.exitCode !== null)
-      throw new Error(`child finished before reaching ${key}: ${(await exited).err}`);
-    if (Date.now() > deadline) throw new Error(`journal never reached ${key}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
+  const { exited } = runChild(dir, 'release', 'v2', { CG_KILL_AT: key });
+  const { signal, err } = await exited;
+  expect(signal, `the child should die at ${key}: ${err}`).toBe('SIGKILL');
+  const j = await journalOf(dir);
+  expect(j?.lines.at(-1)).toMatchObject({ type: 'step-started', key });
+  return j!.runId;
 }
 
 async function expectConsistent(target: ReturnType<typeof localTarget>, version: string) {
