@@ -20,11 +20,12 @@ import { checkReleaseExtras, validateRecovery } from './checks.js';
 import { checkVersion, type ReleaseEngineOptions, validateOptions } from './config.js';
 import { EventHub } from './events.js';
 import { Fanout } from './fanout.js';
-import { type FlowDeps, runRelease, runRollback } from './flows.js';
+import { runRelease, runRollback } from './flows.js';
 import { Journal } from './journal.js';
 import { buildManifest, writeManifest } from './manifest.js';
 import { createReleaseMetrics } from './metrics.js';
 import { runRecovery } from './recovery.js';
+import type { FlowDeps } from './run-scope.js';
 import type { Plan, ReleaseEngine, RunResult } from './types.js';
 
 const newRunId = (environment: string) =>

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Target } from '../target/types.js';
 import { poolName } from '../target/types.js';
 import { targetCall } from './actions.js';
-import { type FlowDeps, RunScope } from './flows.js';
+import { type FlowDeps, RunScope } from './run-scope.js';
 import type { RunResult } from './types.js';
 
 /**

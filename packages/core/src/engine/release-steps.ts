@@ -2,7 +2,7 @@ import type { JsonValue } from 'type-fest';
 import { artifactPath, installArtifact } from '../artifacts/install.js';
 import { MigrationFailedError, ReleaseError, wrapPluginError } from '../errors.js';
 import type { MigrationStep, MigrationStepsRecord } from '../migrations/steps.js';
-import type { FlowDeps, RunScope } from './flows.js';
+import type { FlowDeps, RunScope } from './run-scope.js';
 
 /** What a release's header records about its artifact (verified before the run started). */
 export interface ArtifactRecord {
