@@ -1,9 +1,13 @@
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cli, jsonLines, project, requireBuilt } from './helpers.js';
+
+const cliDir = fileURLToPath(new URL('..', import.meta.url));
 
 beforeAll(requireBuilt);
 
@@ -76,6 +80,24 @@ describe('usage and configuration errors exit 2 with one line naming the CG_ cod
     const bare = await cli([], cwd);
     expect(bare.code).toBe(2); // no command is a usage error, with the help
     expect(bare.stdout).toContain('Usage: codegraph-release <command>');
+  });
+
+  it('exits 2 with one line when the CLI is installed without its peer @codegraph/release-core', async () => {
+    const dir = await emptyDir();
+    await mkdir(join(dir, 'dist'));
+    for (const f of ['bin.js', 'index.js']) await copyFile(join(cliDir, 'dist', f), join(dir, 'dist', f));
+    await copyFile(join(cliDir, 'package.json'), join(dir, 'package.json'));
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(dir, 'dist', 'bin.js'), 'status'], { cwd: dir });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    expect(r.code).toBe(2);
+    expectOneLineError(r.stderr, 'CG_CONFIG_INVALID');
+    expect(r.stderr).toContain('@codegraph/release-core');
   });
 
   it('refuses an unknown command and an unknown flag', async () => {

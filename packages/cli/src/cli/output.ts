@@ -105,7 +105,7 @@ export class Output {
       this.json(e);
       return;
     }
-    if (e.type === 'action.started' && !(e.action.type === 'pause' && e.action.durationMs === undefined)) {
+    if (e.type === 'action.started' && e.action.type !== 'pause') {
       this.transient(this.paint(`    ${describeAction(e.action)} ...`, 'dim'));
       return;
     }
@@ -185,9 +185,10 @@ function renderEvent(e: ReleaseEvent, o: Output): string | undefined {
           : undefined
         : o.paint(`  phase ${e.phase} failed: ${e.error?.code ?? ''} ${e.error?.message ?? ''}`, 'red');
     case 'action.started':
-      if (e.action.type === 'pause' && e.action.durationMs === undefined)
+      // Pauses are announced everywhere: a log that goes quiet for minutes should say why.
+      if (e.action.type === 'pause')
         return o.paint(
-          `    ${describeAction(e.action)}: run codegraph-release promote --env ${e.environment} (or abort)`,
+          `    ${describeAction(e.action)}: ${e.action.durationMs === undefined ? '' : 'or end it early with '}codegraph-release promote --env ${e.environment} (or abort)`,
           'yellow',
         );
       return undefined; // a TTY shows it as a transient line
