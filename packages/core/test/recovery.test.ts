@@ -12,6 +12,7 @@ import {
   localTarget,
   type ReleaseEvent,
   rolling,
+  TargetOperationError,
 } from '../src/index.js';
 import { serviceChecks } from './helpers/release-env.js';
 import { alive, processesUsing } from './helpers/sample.js';
@@ -71,7 +72,7 @@ async function recoveryEnv(o: { stop?: 'destroy' | 'nothing' | 'default' } = {})
   });
   const expected = { marker: 'b1' };
   const events: ReleaseEvent[] = [];
-  const stop = o.stop ?? 'destroy';
+  const stop = o.stop ?? 'default';
   const engine = createReleaseEngine({
     environment: 'production',
     target,
@@ -226,19 +227,49 @@ describe('full recovery', () => {
     ).toEqual([]);
   });
 
-  it('stops through the target by default, and a target that refuses leaves the data untouched', async () => {
-    // localTarget will not scale a pool that takes traffic to zero; the default stop says so, typed.
+  it('stops through the target by default: traffic drains (503), replicas stop, and the front keeps its address', async () => {
     const env = await recoveryEnv({ stop: 'default' });
     const b1 = await env.backupWith('b1');
-    await env.engine.release({ version: 'v1' });
-    const before = await scanDatabase(env.db);
+    expect((await env.engine.release({ version: 'v1' })).status).toBe('succeeded');
+    const front = await env.target.endpoint();
+    const weights: Array<Record<string, number>> = [];
+    env.engine.on('traffic.shifted', (e) => weights.push(e.weights));
     const result = await env.engine.recover({
       backup: { id: b1.info.id },
       reason: 'drill',
       confirm: 'CONFIRM',
     });
+    expect(result).toMatchObject({ kind: 'recovery', status: 'succeeded', serving: 'v1' });
+    // Maintenance first, then all traffic back on the restarted pool.
+    expect(weights).toEqual([{}, { v1: 100 }]);
+    expect(await env.target.endpoint()).toBe(front);
+    expect(await env.serving()).toBe('v1');
+    expect(await scanDatabase(env.db)).toBe(b1.scan);
+  });
+
+  it('leaves the data untouched when the stop fails', async () => {
+    const env = await recoveryEnv({ stop: 'default' });
+    const b1 = await env.backupWith('b1');
+    expect((await env.engine.release({ version: 'v1' })).status).toBe('succeeded');
+    const before = await scanDatabase(env.db);
+    // The replicas' pool is gone from under the engine: stopping through the target now fails, typed.
+    const broken = createReleaseEngine({
+      environment: 'production',
+      target: {
+        ...env.target,
+        name: 'broken',
+        route: async () => {
+          throw new TargetOperationError('load balancer refused');
+        },
+      },
+      strategy: rolling(),
+      store: fileStore({ dir: join(env.dir, 'store') }),
+      backup: env.backup,
+      metrics: false,
+      retry: { retries: 0 },
+    });
+    const result = await broken.recover({ backup: { id: b1.info.id }, reason: 'drill', confirm: 'CONFIRM' });
     expect(result).toMatchObject({ status: 'failed', error: { code: 'CG_TARGET_FAILED' } });
-    expect(phasesOf(env.events, result.runId)).toEqual(['preflight', 'stop']);
     expect(await scanDatabase(env.db)).toBe(before);
     expect(await env.serving()).toBe('v1');
   });

@@ -265,7 +265,9 @@ export function checkWeights(weights: unknown): asserts weights is Record<string
     if (!isInt(w, 0, 100)) fail(`weight of ${pool} must be an integer 0..100, got ${String(w)}`);
     sum += w as number;
   }
-  if (sum !== 100) fail(`weights must sum to 100, got ${sum}`);
+  // `{}` is maintenance: nginx answers 503 until a pool gets weight again (a recovery's stop).
+  if (sum !== 100 && Object.keys(weights).length > 0)
+    fail(`weights must sum to 100 (or be {} for maintenance), got ${sum}`);
 }
 
 /** Checks a provision request; throws `ConfigInvalidError`. */

@@ -50,8 +50,8 @@ export interface RecoveryContext {
 export interface RecoveryOptions {
   /**
    * Stops the service so its data can be replaced. Runs again on resume: make it idempotent.
-   * @default every pool of the target scaled to 0 replicas through `provision` (a target may refuse to
-   * scale a pool that takes traffic, as `localTarget` does: then stop it here, e.g. `() => target.destroy()`)
+   * @default all traffic drained (`route({})`, the front answers 503), then every pool of the target scaled
+   * to 0 replicas through `provision`
    */
   stop?: (ctx: RecoveryContext) => Promise<void>;
   /**
@@ -156,6 +156,12 @@ async function moveAside(dir: string, startedAt: string, runId: string) {
 }
 
 async function defaultStop(d: FlowDeps, ctx: RecoveryContext) {
+  // Traffic leaves first (maintenance: the front answers 503), so no pool is scaled down while it serves.
+  const route = ctx.target.route?.bind(ctx.target);
+  if (route) {
+    await targetCall(d.env, 'stop', 'route {}', () => route({}, ctx), ctx.signal);
+    d.env.onWeights({});
+  }
   const state = await targetCall(
     d.env,
     'stop',

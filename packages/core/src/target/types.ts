@@ -30,7 +30,10 @@ export interface ProvisionRequest {
   replicas: number;
 }
 
-/** Traffic weights per pool in percent; the values sum to 100. */
+/**
+ * Traffic weights per pool in percent; the values sum to 100. The empty object `{}` takes all traffic
+ * away (maintenance: the front answers 503), as a recovery does before it stops the service.
+ */
 export type Weights = Record<string, number>;
 
 /** Per-pool request figures measured by a target's proxy or load balancer. */
@@ -69,7 +72,7 @@ export interface Target {
   describe(ctx?: OperationContext): Promise<TargetState>;
   /** Makes `pool` run `replicas` replicas of `version` and waits until they are ready. Idempotent. */
   provision(request: ProvisionRequest, ctx?: OperationContext): Promise<PoolState>;
-  /** Sets traffic weights. Pools not named get 0. Idempotent. Optional capability. */
+  /** Sets traffic weights. Pools not named get 0; `{}` drains all traffic (maintenance). Idempotent. Optional capability. */
   route?(weights: Weights, ctx?: OperationContext): Promise<void>;
   /** Stops a pool that receives no traffic and removes it. Idempotent: retiring a missing pool is a no-op. */
   retire(pool: string, ctx?: OperationContext): Promise<void>;

@@ -158,13 +158,33 @@ export function testTarget(options: TargetSuiteOptions): void {
           { stable: 50.5, other: 49.5 },
           { stable: 120, x: -20 },
           { stable: 50, ghost: 50 },
-          {},
+          { stable: 0 },
         ] as Weights[]) {
           expect(await codeOf(route(target)(weights)), JSON.stringify(weights)).toMatch(
             /^CG_(CONFIG_INVALID|TARGET_FAILED)$/,
           );
         }
         expect((await target.describe()).pools.map((p) => [p.name, p.weight])).toEqual([['stable', 100]]);
+      });
+    }
+
+    if (canRoute) {
+      it('drains all traffic with {} (maintenance), then lets every pool scale to 0 and come back', {
+        timeout,
+      }, async () => {
+        const { target, version } = await fresh();
+        await target.provision({ pool: 'stable', version: version('v1'), replicas });
+        await route(target)({ stable: 100 });
+        await route(target)({});
+        expect(byName((await target.describe()).pools).stable).toMatchObject({ weight: 0 });
+        await target.provision({ pool: 'stable', version: version('v1'), replicas: 0 });
+        expect(byName((await target.describe()).pools).stable).toMatchObject({ replicas: 0, weight: 0 });
+        await target.provision({ pool: 'stable', version: version('v1'), replicas });
+        await route(target)({ stable: 100 });
+        expect(byName((await target.describe()).pools).stable).toMatchObject({
+          ready: replicas,
+          weight: 100,
+        });
       });
     }
 

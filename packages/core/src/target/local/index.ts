@@ -29,7 +29,10 @@ export { localTargetDefaults } from './options.js';
  * ```
  */
 export interface LocalTarget extends Target {
-  /** Sets pool weights (integers 0..100 summing to 100); named pools must exist and weighted ones be ready. */
+  /**
+   * Sets pool weights (integers 0..100 summing to 100; `{}` for maintenance, when the proxy answers 503);
+   * named pools must exist and weighted ones be ready.
+   */
   route(weights: Weights, ctx?: OperationContext): Promise<void>;
   /** Requests, errors and recent latencies of `pool`, as the proxy counted them since the last reset. */
   traffic(pool: string, ctx?: OperationContext): Promise<PoolTraffic>;
@@ -237,8 +240,15 @@ export function localTarget(options: LocalTargetOptions): LocalTarget {
       }
       sum += w;
     }
-    if (sum !== 100)
-      throw new ConfigInvalidError(`${name}: weights must sum to 100, got ${sum}`, { plugin: name });
+    // `{}` is maintenance: no pool takes traffic and the proxy answers 503 (a recovery's stop).
+    const maintenance = Object.keys(weights).length === 0;
+    if (sum !== 100 && !maintenance)
+      throw new ConfigInvalidError(
+        `${name}: weights must sum to 100 (or be {} for maintenance), got ${sum}`,
+        {
+          plugin: name,
+        },
+      );
     const { signal } = ctx;
     return exclusive(async () => {
       throwIfAborted(signal, 'routing');
