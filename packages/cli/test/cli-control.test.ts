@@ -49,7 +49,9 @@ describe('promote, abort, Ctrl-C and resume act on a deploy running in another p
     const done = await deploy.done;
     expect(done.code).toBe(0);
     expect(done.stdout).toMatch(/promote requested from another process: applied/);
-    expect((await cli(['status'], p.dir)).stdout).toMatch(/^\[staging\] serving v2$/m);
+    expect((await cli(['status'], p.dir)).stdout).toMatch(
+      /^\[staging\] serving v2 at http:\/\/127\.0\.0\.1:\d+$/m,
+    );
   });
 
   it('undoes the canary when `abort` comes from another shell: all traffic back on v1, the deploy exits 1', async () => {
@@ -64,7 +66,7 @@ describe('promote, abort, Ctrl-C and resume act on a deploy running in another p
     expect(done.code).toBe(1);
     expect(done.stdout).toMatch(/^rolled back: v2 was undone, v1 serves/m);
     const status = await cli(['status'], p.dir);
-    expect(status.stdout).toMatch(/^\[staging\] serving v1$/m);
+    expect(status.stdout).toMatch(/^\[staging\] serving v1 at http:\/\/127\.0\.0\.1:\d+$/m);
     expect(status.stdout).not.toContain('pool v2');
   });
 
@@ -77,7 +79,9 @@ describe('promote, abort, Ctrl-C and resume act on a deploy running in another p
     const done = await deploy.done;
     expect(done.code).toBe(1);
     expect(done.stderr).toMatch(/SIGINT: aborting the run/);
-    expect((await cli(['status'], p.dir)).stdout).toMatch(/^\[staging\] serving v1$/m);
+    expect((await cli(['status'], p.dir)).stdout).toMatch(
+      /^\[staging\] serving v1 at http:\/\/127\.0\.0\.1:\d+$/m,
+    );
   });
 
   it('refuses a new deploy after the deploy process was killed (exit 3) until `resume` finishes the run', async () => {
@@ -104,6 +108,8 @@ describe('promote, abort, Ctrl-C and resume act on a deploy running in another p
     const done = await resumed.done;
     expect(done.code).toBe(0);
     expect(done.stdout).toMatch(/release v2, resumed: run/);
-    expect((await cli(['status'], p.dir)).stdout).toMatch(/^\[staging\] serving v2$/m);
+    expect((await cli(['status'], p.dir)).stdout).toMatch(
+      /^\[staging\] serving v2 at http:\/\/127\.0\.0\.1:\d+$/m,
+    );
   });
 });

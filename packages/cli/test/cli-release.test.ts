@@ -38,9 +38,16 @@ describe('deploy, status, history and the emergency rollback on the local target
 
     const status = await cli(['status'], p.dir);
     expect(status.code).toBe(0);
-    expect(status.stdout).toMatch(/^\[staging\] serving v2$/m);
+    expect(status.stdout).toMatch(/^\[staging\] serving v2 at http:\/\/127\.0\.0\.1:\d+$/m);
     expect(status.stdout).toMatch(/pool v2: v2, 1\/1 ready, weight 100%/);
     expect(status.stdout).not.toMatch(/pool v3/);
+
+    // The endpoint status names really serves v2.
+    const { endpoint } = lastJson<{ status: { endpoint: string } }>(
+      (await cli(['status', '--json'], p.dir)).stdout,
+    ).status;
+    const health = (await (await fetch(`${endpoint}/health`)).json()) as { version: string };
+    expect(health.version).toBe('v2');
 
     const history = await cli(['history', '--json'], p.dir);
     expect(history.code).toBe(0);
@@ -108,7 +115,7 @@ describe('deploy, status, history and the emergency rollback on the local target
       to: 'v1',
     });
     const status = await cli(['status'], p.dir);
-    expect(status.stdout).toMatch(/^\[staging\] serving v1$/m);
+    expect(status.stdout).toMatch(/^\[staging\] serving v1 at http:\/\/127\.0\.0\.1:\d+$/m);
   });
 
   it('prints one JSON event per line then the result, and never prints the API key or the webhook URL, even with --verbose', async () => {

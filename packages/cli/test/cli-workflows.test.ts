@@ -95,14 +95,18 @@ describe('the GitHub Actions workflows call the CLI the way it works', () => {
       expect(refused.code).toBe(2);
       expect(refused.stderr).toMatch(/^codegraph-release: CG_ROLLBACK_UNCONFIRMED: /);
     }
-    expect((await cli(['status'], p.dir)).stdout).toMatch(/^\[staging\] serving v2$/m);
+    expect((await cli(['status'], p.dir)).stdout).toMatch(
+      /^\[staging\] serving v2 at http:\/\/127\.0\.0\.1:\d+$/m,
+    );
     expect((await cli(['history', '--json'], p.dir)).stdout).not.toContain('"kind":"rollback"');
 
     const done = await runAsWorkflow(rollbackLine, p.dir, { ...inputs, CONFIRMATION: 'CONFIRM' });
     expect(done.code).toBe(0);
     expect(done.stdout).toMatch(/^\[staging\] emergency rollback to v1: run staging-/m);
     expect(existsSync(join(p.dir, 'rollback-report'))).toBe(true);
-    expect((await cli(['status'], p.dir)).stdout).toMatch(/^\[staging\] serving v1$/m);
+    expect((await cli(['status'], p.dir)).stdout).toMatch(
+      /^\[staging\] serving v1 at http:\/\/127\.0\.0\.1:\d+$/m,
+    );
   });
 
   it("plans every deployment_strategy choice with the workflows' release.config.ts, and asks for production's secrets", async () => {

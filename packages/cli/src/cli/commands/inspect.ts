@@ -27,9 +27,13 @@ export async function status(argv: string[], ctx: CommandContext): Promise<numbe
   positionals('status', pos, []);
   const open = await openEngine(ctx, values);
   try {
-    const s = await open.engine.status();
+    const [s, described] = await Promise.all([
+      open.engine.status(),
+      open.environment.options.target.describe(),
+    ]);
     const { out } = ctx;
-    out.line(`[${s.environment}] serving ${s.serving ?? 'nothing'}`);
+    const endpoint = described.endpoint;
+    out.line(`[${s.environment}] serving ${s.serving ?? 'nothing'}${endpoint ? ` at ${endpoint}` : ''}`);
     for (const p of s.pools)
       out.line(`  pool ${p.name}: ${p.version}, ${p.ready}/${p.replicas} ready, weight ${p.weight}%`);
     out.line(
@@ -48,7 +52,7 @@ export async function status(argv: string[], ctx: CommandContext): Promise<numbe
       out.line(
         `  last run: ${s.lastRun.kind} ${s.lastRun.version} ${s.lastRun.status ?? 'running'} (${s.lastRun.runId})`,
       );
-    out.json({ type: 'result', command: 'status', exitCode: exitCodes.ok, status: s });
+    out.json({ type: 'result', command: 'status', exitCode: exitCodes.ok, status: { ...s, endpoint } });
     return exitCodes.ok;
   } finally {
     await open.close();
