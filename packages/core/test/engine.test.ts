@@ -343,3 +343,37 @@ describe('operator control of a running release', () => {
     expect((await env.target.describe()).pools.map((p) => [p.version, p.weight])).toEqual([['v1', 100]]);
   });
 });
+
+describe('an emergency rollback during a release of the same engine', () => {
+  it('aborts the running release (which undoes itself) and then rolls back, instead of waiting for the lock', async () => {
+    env = await releaseEnv();
+    await env.engine.release({ version: 'v1' });
+    await env.engine.release({ version: 'v2' });
+    // v3 waits at an approval pause that nobody will give.
+    const engine = env.make({
+      strategy: {
+        name: 'gated',
+        requires: ['route'],
+        *deploy({ version, replicas, stable }) {
+          yield { type: 'provision', pool: version, version, replicas };
+          yield { type: 'route', weights: { [stable!.name]: 50, [version]: 50 } };
+          yield { type: 'pause' };
+          yield { type: 'route', weights: { [version]: 100 } };
+          yield { type: 'promote', pool: version };
+        },
+        undo: rolling().undo,
+      },
+    });
+    const paused = new Promise<void>((resolve) =>
+      engine.on('action.started', (e) => e.action.type === 'pause' && resolve()),
+    );
+    const release = engine.release({ version: 'v3' });
+    await paused;
+    const rollback = await engine.rollback({ to: 'v1', reason: 'v3 pages at 50 %', confirm: 'CONFIRM' });
+    const released = await release;
+    expect(released).toMatchObject({ status: 'rolled-back', error: { code: 'CG_ABORTED' } });
+    expect(released.reason).toMatch(/superseded by an emergency rollback to v1/);
+    expect(rollback).toMatchObject({ kind: 'rollback', status: 'succeeded', from: 'v2', serving: 'v1' });
+    expect(await env.serving()).toBe('v1');
+  });
+});

@@ -64,6 +64,12 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
   const redactor = createRedactor(options.secrets ?? []);
   const metrics = options.metrics === false ? undefined : createReleaseMetrics(options.metrics ?? {});
   const hub = new EventHub((err) => logger.warn('an event listener threw', { error: String(err) }));
+  // Runs of this engine still executing (releases and resumes), so an emergency rollback can supersede them.
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inFlight.add(p);
+    return p.finally(() => inFlight.delete(p));
+  };
   const active = new Map<
     string,
     { abort: AbortController; approvals: Array<(full: boolean) => void>; approved: number; full: boolean }
@@ -277,20 +283,31 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
       if (o.reason !== undefined && typeof o.reason !== 'string')
         throw new ConfigInvalidError('reason must be a string');
       const extra = await checkReleaseExtras(options, logger, o, version);
-      const { lock, journal } = await begin('release', version, o.reason, {
-        ...(o.labels ? { labels: o.labels } : {}),
-        ...(o.migration !== undefined ? { migration: o.migration } : {}),
-        ...extra,
-      });
-      try {
-        return await finishRun(journal, runRelease(deps(journal, 'release', o.signal), false));
-      } finally {
-        await lock.release();
-      }
+      return track(
+        (async () => {
+          const { lock, journal } = await begin('release', version, o.reason, {
+            ...(o.labels ? { labels: o.labels } : {}),
+            ...(o.migration !== undefined ? { migration: o.migration } : {}),
+            ...extra,
+          });
+          try {
+            return await finishRun(journal, runRelease(deps(journal, 'release', o.signal), false));
+          } finally {
+            await lock.release();
+          }
+        })(),
+      );
     },
 
     async rollback(o) {
       const migrations = await validateRollback(o);
+      // An emergency does not wait for a release of this engine to finish: abort it (it undoes itself), then roll back.
+      if (inFlight.size > 0) {
+        for (const [id, run] of active) {
+          run.abort.abort(new AbortedError(`run ${id} superseded by an emergency rollback to ${o.to}`));
+        }
+        await Promise.allSettled([...inFlight]);
+      }
       const { lock, journal } = await begin('rollback', o.to, o.reason, { migrations });
       try {
         return await finishRun(journal, runRollback(deps(journal, 'rollback', o.signal), false));
@@ -340,20 +357,21 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
           durationMs: Date.parse(finishedAt) - Date.parse(h.startedAt),
         } satisfies RunResult;
       }
-      const lock = await store.lock(environment, {
-        runId,
-        pid: process.pid,
-        host: hostname(),
-        since: new Date().toISOString(),
-      });
-      try {
-        const journal = new Journal(head.header, store, redactor, await store.read(runId));
-        const kind = head.header.kind;
-        const flow = kind === 'rollback' ? runRollback : kind === 'recovery' ? runRecovery : runRelease;
-        return await finishRun(journal, flow(deps(journal, head.header.kind, o.signal), true));
-      } finally {
-        await lock.release();
-      }
+      const header = head.header;
+      return track(
+        (async () => {
+          const owner = { runId, pid: process.pid, host: hostname(), since: new Date().toISOString() };
+          const lock = await store.lock(environment, owner);
+          try {
+            const journal = new Journal(header, store, redactor, await store.read(runId));
+            const kind = header.kind;
+            const flow = kind === 'rollback' ? runRollback : kind === 'recovery' ? runRecovery : runRelease;
+            return await finishRun(journal, flow(deps(journal, kind, o.signal), true));
+          } finally {
+            await lock.release();
+          }
+        })(),
+      );
     },
 
     async plan(o) {
