@@ -8,7 +8,7 @@ import {
   type UndoInput,
   type Weights,
 } from '@codegraph/release-core';
-import { type CanaryExposure, exposureOf } from './exposure.js';
+import { type CanaryExposure, canaryExposure, exposureOf } from './exposure.js';
 import { type CanaryOptions, type CanaryStep, resolveCanary } from './options.js';
 
 /** What {@link canary} returns: a {@link Strategy}, plus its expanded steps and exposure figures. */
@@ -150,6 +150,10 @@ export function canary(options: CanaryOptions = {}): CanaryStrategy {
     exposure,
     deploy,
     undo,
+    // What this very plan exposes (the dry run's actions, e.g. with the baseline and scale steps resolved).
+    summarize: (plan) => ({
+      exposure: canaryExposure({ version: plan.version, actions: [...plan.actions] }),
+    }),
   } satisfies CanaryStrategy;
 }
 

@@ -53,6 +53,8 @@ describe('canary on the local target', () => {
       [20, 500, 20],
       [40, 500, 40],
     ]);
+    // The dry run reports the same figures itself.
+    expect(plan.summary).toEqual({ exposure: e });
     expect(await env.target.describe()).toEqual(before);
   });
 

@@ -395,6 +395,7 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
         replicas,
         actions,
         steps: actions.map(describeAction),
+        ...(strategy.summarize ? { summary: strategy.summarize({ version, actions }) } : {}),
       } satisfies Plan;
     },
 

@@ -79,6 +79,8 @@ export interface Plan {
   actions: Action[];
   /** One line per action. */
   steps: string[];
+  /** The strategy's own figures for this plan (see `Strategy.summarize`), e.g. a canary's exposure. */
+  summary?: Record<string, unknown>;
 }
 
 /** Where an environment stands. */

@@ -129,6 +129,11 @@ export interface Strategy {
   deploy(input: StrategyInput): ActionPlan;
   /** The actions that bring all traffic back to `input.to` from any point. */
   undo(input: UndoInput): ActionPlan;
+  /**
+   * Figures a dry run reports for this plan (a canary's worst-case detection time and traffic exposure,
+   * say): `engine.plan()` puts them in `Plan.summary`. Pure, like `deploy`. Optional.
+   */
+  summarize?(plan: { version: string; actions: readonly Action[] }): Record<string, unknown>;
   /** Capabilities the strategy needs from the target, checked in preflight. */
   readonly requires?: ReadonlyArray<'route' | 'traffic'>;
 }
