@@ -13,6 +13,7 @@ async function backupProject() {
   const p = await project({
     imports: "import { rocksdbBackup } from '@codegraph/backup-rocksdb';",
     extra:
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: TypeScript source of the generated config
       'backup: rocksdbBackup({ repository: `${stateDir}/backups`, db: `${stateDir}/../db`, onProgress: backupProgress }),',
   });
   const db = join(p.dir, 'db');
