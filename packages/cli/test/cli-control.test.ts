@@ -54,6 +54,24 @@ describe('promote, abort, Ctrl-C and resume act on a deploy running in another p
     );
   });
 
+  it('skips the remaining canary steps with `promote --full`', async () => {
+    const p = await project({
+      imports: "import { canary } from '@codegraph/strategy-canary';",
+      extra: 'strategies: { canary: canary({ weights: [25, 50], pause: {} }) },',
+    });
+    expect((await cli(['deploy', 'v1'], p.dir)).code).toBe(0);
+    const deploy = startCli(['deploy', 'v2', '--strategy', 'canary'], p.dir);
+    await deploy.waitFor(pausedAt);
+    const promote = await cli(['promote', '--full'], p.dir);
+    expect(promote.code).toBe(0);
+    expect(promote.stdout).toMatch(/promoted run staging-\S+ fully \(remaining steps skipped\)/);
+    const done = await deploy.done;
+    expect(done.code).toBe(0);
+    expect(done.stdout.match(/pause until approved:/g)).toHaveLength(1); // only the 25 % pause waited
+    expect(done.stdout).not.toContain('route v1=50% v2=50%'); // the 50 % step was skipped
+    expect(done.stdout).toMatch(/route v1=75% v2=25%[\s\S]*route v2=100%/);
+  });
+
   it('undoes the canary when `abort` comes from another shell: all traffic back on v1, the deploy exits 1', async () => {
     const p = await canaryProject();
     expect((await cli(['deploy', 'v1'], p.dir)).code).toBe(0);
