@@ -278,7 +278,7 @@ describe('localTarget: route and retire', () => {
       [{ a: 50.5, empty: 49.5 }, 'CG_CONFIG_INVALID'],
       [{ a: 110, empty: -10 }, 'CG_CONFIG_INVALID'],
       [{ a: 50, ghost: 50 }, 'CG_CONFIG_INVALID'],
-      [{}, 'CG_CONFIG_INVALID'],
+      [{ a: 0 }, 'CG_CONFIG_INVALID'],
       [{ a: 50, empty: 50 }, 'CG_TARGET_FAILED'],
     ];
     for (const [weights, code] of cases) {

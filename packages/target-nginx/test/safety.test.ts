@@ -58,7 +58,7 @@ describe('nginxTarget: bad input fails before any side effect', () => {
       expect((await rejection(target.route({ [pool]: 100 }))).code).toBe('CG_CONFIG_INVALID');
       expect((await rejection(target.retire(pool))).code).toBe('CG_CONFIG_INVALID');
     }
-    for (const weights of [{ a: 90 }, { a: 50.5, b: 49.5 }, { a: 120, b: -20 }, {}] as Record<
+    for (const weights of [{ a: 90 }, { a: 50.5, b: 49.5 }, { a: 120, b: -20 }, { a: 0 }] as Record<
       string,
       number
     >[]) {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import net from 'node:net';
 import { AbortedError } from '../../errors.js';
@@ -36,6 +36,61 @@ function stat(pid: number): string[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Inodes of the sockets listening on `port` (Linux), or undefined where the platform does not tell. */
+function listeningInodes(port: number): Set<string> | undefined {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes = new Set<string>();
+  let readable = false;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+      readable = true;
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is field 1, st field 3 (0A = LISTEN), inode field 9.
+      if (f.length > 9 && f[3] === '0A' && f[1]!.endsWith(hex)) inodes.add(f[9]!);
+    }
+  }
+  return readable ? inodes : undefined;
+}
+
+/**
+ * Whether the socket listening on `port` belongs to a process of the process group `pgid` (a replica
+ * and whatever it spawned). Free ports are chosen before the replica binds them, so another process may
+ * take one in between and answer the health check in the replica's place. `undefined` off Linux.
+ */
+export function groupListensOn(pgid: number, port: number): boolean | undefined {
+  const inodes = listeningInodes(port);
+  if (inodes === undefined) return undefined;
+  if (inodes.size === 0) return false;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return undefined;
+  }
+  for (const pid of pids) {
+    if (Number(stat(Number(pid))?.[2]) !== pgid) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m && inodes.has(m[1]!)) return true;
+      } catch {}
+    }
+  }
+  return false;
 }
 
 /** Start time of a live process, when the platform tells it (Linux). */

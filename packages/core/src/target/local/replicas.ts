@@ -1,6 +1,15 @@
 import { TargetOperationError } from '../../errors.js';
 import { checkCommand, type ResolvedOptions } from './options.js';
-import { delay, freePort, isAlive, type Spawned, spawnDetached, stopProcess, tail } from './processes.js';
+import {
+  delay,
+  freePort,
+  groupListensOn,
+  isAlive,
+  type Spawned,
+  spawnDetached,
+  stopProcess,
+  tail,
+} from './processes.js';
 import type { ProxyControl } from './proxy-control.js';
 import type { ReplicaRecord, StateDir } from './state.js';
 
@@ -91,11 +100,17 @@ export async function startReplica(
   const url = `${urlOf(opts.host, plan.port)}${opts.healthPath}`;
   const deadline = Date.now() + opts.readyTimeoutMs;
   let why: string | undefined;
+  let portTaken = false;
   try {
     await onSpawned(record);
     for (;;) {
-      if (await control.healthy(url, signal, Math.max(1, Math.min(1_000, deadline - Date.now()))))
-        return record;
+      if (await control.healthy(url, signal, Math.max(1, Math.min(1_000, deadline - Date.now())))) {
+        // Ready only if the answer came from this replica, not from a process that took its port first.
+        if (groupListensOn(record.pid, plan.port) !== false) return record;
+        why = `found port ${plan.port} taken by another process (it answered ${opts.healthPath} in the replica's place)`;
+        portTaken = true;
+        break;
+      }
       if (child.exitedNow() || !isAlive(record)) {
         const { code, signal: sig } = await child.exited;
         why = `exited (${sig ?? `code ${code}`}) before it was ready`;
@@ -117,6 +132,8 @@ export async function startReplica(
       `Its log ${plan.log} ends with:\n${logTail}`,
     {
       plugin: opts.name,
+      // A port lost to another process is worth another try: provision is idempotent and picks new ports.
+      retryable: portTaken,
       details: { pool, version, index: plan.index, port: plan.port, pid: record.pid, log: plan.log },
     },
   );
