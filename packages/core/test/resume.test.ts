@@ -118,6 +118,22 @@ describe('a release killed mid-way', () => {
     },
   );
 
+  it('refuses to resume with another strategy than the run was started with, changing nothing', async () => {
+    const { dir, target, engine } = await setup();
+    const runId = await killAt(dir, 'deploy/2');
+    const before = await target.describe();
+    const other = createReleaseEngine({
+      environment: 'staging',
+      target,
+      strategy: { ...rolling(), name: 'all-at-once' },
+      store: fileStore({ dir: join(dir, 'store') }),
+      metrics: false,
+    });
+    await expect(other.resume(runId)).rejects.toMatchObject({ code: 'CG_CONFIG_INVALID' });
+    expect(await target.describe()).toEqual(before);
+    expect((await engine.resume(runId)).status).toBe('succeeded');
+  });
+
   it('resumes in a fresh process as well', async () => {
     const { dir, target } = await setup();
     const runId = await killAt(dir, 'deploy/5');

@@ -358,6 +358,12 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
         } satisfies RunResult;
       }
       const header = head.header;
+      // Replaying a journal with another strategy or target would take other actions than the ones recorded.
+      if (header.strategy !== strategy.name || header.target !== target.name) {
+        throw new ConfigInvalidError(
+          `run ${runId} was started with strategy ${header.strategy} on target ${header.target}; resume it with an engine configured the same way (this one has ${strategy.name} on ${target.name})`,
+        );
+      }
       return track(
         (async () => {
           const owner = { runId, pid: process.pid, host: hostname(), since: new Date().toISOString() };
