@@ -7,6 +7,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LocalTargetOptions } from '@codegraph/release-core';
 import { type NginxTarget, type NginxTargetOptions, nginxTarget } from '@codegraph/target-nginx';
+import { loadGenerator as coreLoadGenerator, until } from '../../core/test/helpers/sample.js';
+
+export { until };
 
 export const nginxBinary = '/usr/sbin/nginx';
 
@@ -61,19 +64,6 @@ export async function pidsMentioning(needle: string): Promise<number[]> {
 /** The master PID nginx wrote for a target's state directory. */
 export const masterPid = async (stateDir: string): Promise<number> =>
   Number((await readFile(path.join(stateDir, 'nginx', 'nginx.pid'), 'utf8')).trim());
-
-/** Polls `check` until it holds, failing after `timeoutMs`. */
-export async function until(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Creates nginx targets on temp state directories; cleans up every process and directory. */
 export class NginxHarness {
@@ -135,42 +125,9 @@ export async function countByPool(
   return counts;
 }
 
-/** GETs from `concurrency` loops until stopped; counts answers by pool and every failure. */
-export function loadGenerator(url: string, concurrency = 4) {
-  const stats = { ok: 0, failed: 0, failures: [] as string[], byPool: {} as Record<string, number> };
-  let running = true;
-  const loops = Array.from({ length: concurrency }, async () => {
-    while (running) {
-      try {
-        const res = await fetch(`${url}/api/v1/search?q=graph`);
-        await res.arrayBuffer();
-        const pool = res.headers.get('x-codegraph-pool') || 'none';
-        stats.byPool[pool] = (stats.byPool[pool] ?? 0) + 1;
-        if (res.status === 200) stats.ok++;
-        else {
-          stats.failed++;
-          stats.failures.push(`HTTP ${res.status} from ${pool}`);
-        }
-      } catch (err) {
-        stats.failed++;
-        stats.failures.push(String((err as Error).cause ?? err));
-      }
-    }
-  });
-  return {
-    stats,
-    /** Waits until `n` more requests succeeded than when called. */
-    async more(n: number, timeoutMs = 15_000) {
-      const target = stats.ok + n;
-      await until(() => stats.ok >= target || stats.failed > 0, timeoutMs, `${n} more answered requests`);
-    },
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-      return stats;
-    },
-  };
-}
+/** Searches through `url` from `concurrency` loops until stopped; counts answers by pool and every failure. */
+export const loadGenerator = (url: string, concurrency = 4) =>
+  coreLoadGenerator(`${url}/api/v1/search?q=graph`, concurrency);
 
 /** A real Prometheus that scrapes the targets listed in a `file_sd` file every second. */
 export async function startPrometheus(fileSd: string, dir: string) {
