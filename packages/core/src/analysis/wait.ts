@@ -1,22 +1,6 @@
 import { AbortedError, TimeoutError } from '../errors.js';
 
-/** Waits `ms` milliseconds; rejects with {@link AbortedError} as soon as `signal` aborts. */
-export function sleep(ms: number, signal: AbortSignal | undefined, what = 'wait'): Promise<void> {
-  if (signal?.aborted)
-    return Promise.reject(new AbortedError(`${what} was cancelled`, { cause: signal.reason }));
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new AbortedError(`${what} was cancelled`, { cause: signal?.reason }));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+export { sleep } from '../util/time.js';
 
 /**
  * Runs `fn` with a signal that aborts when `parent` aborts or `timeoutMs` passes, and settles as soon

@@ -1,17 +1,19 @@
 import { AbortedError } from '../errors.js';
 
-/** Waits `ms`, or rejects with {@link AbortedError} when the signal aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Waits `ms` milliseconds; rejects with {@link AbortedError} as soon as `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal, what = 'wait'): Promise<void> {
+  if (signal?.aborted)
+    return Promise.reject(new AbortedError(`${what} was cancelled`, { cause: signal.reason }));
+  if (ms <= 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new AbortedError('wait was cancelled', { cause: signal.reason }));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new AbortedError(`${what} was cancelled`, { cause: signal?.reason }));
+    };
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new AbortedError('wait was cancelled', { cause: signal?.reason }));
-    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

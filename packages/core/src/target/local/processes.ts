@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import net from 'node:net';
-import { AbortedError } from '../../errors.js';
+import { sleep } from '../../util/time.js';
 
 /** A process the local target started, as recorded in the state directory. */
 export interface ProcessRecord {
@@ -11,22 +11,9 @@ export interface ProcessRecord {
   startTicks?: number | undefined;
 }
 
-/** Waits `ms`; rejects with {@link AbortedError} as soon as the signal aborts. */
-export function delay(ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
-  if (signal?.aborted)
-    return Promise.reject(new AbortedError(`${what} was cancelled`, { cause: signal.reason }));
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new AbortedError(`${what} was cancelled`, { cause: signal?.reason }));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+/** Waits `ms`; rejects with `AbortedError` as soon as the signal aborts. */
+export const delay = (ms: number, signal: AbortSignal | undefined, what: string): Promise<void> =>
+  sleep(ms, signal, what);
 
 function stat(pid: number): string[] | undefined {
   try {
