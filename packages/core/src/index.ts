@@ -48,8 +48,9 @@ export {
   defineTarget,
   defineVerifier,
 } from './define.js';
-export type { DatabaseRollbackContext, ReleaseEngineOptions } from './engine/config.js';
 // Engine
+export { describeAction, formatWeights } from './engine/actions.js';
+export type { DatabaseRollbackContext, ReleaseEngineOptions } from './engine/config.js';
 export { createReleaseEngine, knownGoodVersions, migrationsSince } from './engine/engine.js';
 export type { EventListener, EventStreamOptions } from './engine/events.js';
 export type { DeliveryOptions } from './engine/fanout.js';

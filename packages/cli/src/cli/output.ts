@@ -1,7 +1,7 @@
 import {
-  type Action,
   type AnalysisResult,
   createRedactor,
+  describeAction,
   type Redactor,
   type ReleaseEvent,
   serializeError,
@@ -113,29 +113,6 @@ export class Output {
     if (text !== undefined) this.line(text);
   }
 }
-
-/** One line per action, in the runbook's words. */
-export function describeAction(a: Action): string {
-  switch (a.type) {
-    case 'provision':
-      return `provision ${a.pool} = ${a.version} x${a.replicas}`;
-    case 'route':
-      return `route ${formatWeights(a.weights)}`;
-    case 'analyze':
-      return `analyze ${a.name}${a.pools ? ` (${a.pools.join(', ')})` : ''}`;
-    case 'pause':
-      return a.durationMs !== undefined ? `pause ${a.durationMs} ms` : 'pause until approved';
-    case 'promote':
-      return `promote ${a.pool}`;
-    case 'retire':
-      return `retire ${a.pool}`;
-  }
-}
-
-export const formatWeights = (w: Weights) =>
-  Object.entries(w)
-    .map(([p, n]) => `${p}=${n}%`)
-    .join(' ');
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 

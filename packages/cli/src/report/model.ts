@@ -1,14 +1,17 @@
-import type {
-  Action,
-  ActionOutcome,
-  AnalysisResult,
-  IncidentReport,
-  Phase,
-  ReleaseEvent,
-  RunFinishedEvent,
-  RunStartedEvent,
-  Weights,
+import {
+  type Action,
+  type ActionOutcome,
+  type AnalysisResult,
+  describeAction,
+  formatWeights,
+  type IncidentReport,
+  type Phase,
+  type ReleaseEvent,
+  type RunFinishedEvent,
+  type RunStartedEvent,
+  type Weights,
 } from '@codegraph/release-core';
+
 import type { RunRecording, TrafficSample } from './types.js';
 
 /** One phase on the timeline, in milliseconds since the run started. */
@@ -50,31 +53,6 @@ export interface ReportModel {
   timeline: Array<{ atMs: number; text: string }>;
   backupIds: string[];
   notes: string[];
-}
-
-/** Describes an action in the runbook's words. */
-export function describeAction(a: Action): string {
-  switch (a.type) {
-    case 'provision':
-      return `provision ${a.pool} = ${a.version} x${a.replicas}`;
-    case 'route':
-      return `route ${formatWeights(a.weights)}`;
-    case 'analyze':
-      return `analyze ${a.name}${a.pools ? ` (${a.pools.join(', ')})` : ''}`;
-    case 'pause':
-      return a.durationMs !== undefined ? `pause ${a.durationMs} ms` : 'pause until approved';
-    case 'promote':
-      return `promote ${a.pool}`;
-    case 'retire':
-      return `retire ${a.pool}`;
-  }
-}
-
-/** `v1=75% v2=25%` */
-export function formatWeights(weights: Weights): string {
-  return Object.entries(weights)
-    .map(([pool, w]) => `${pool}=${w}%`)
-    .join(' ');
 }
 
 function describeOutcome(a: Action, outcome: ActionOutcome): string {

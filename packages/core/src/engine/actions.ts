@@ -9,7 +9,7 @@ import {
 import type { Phase } from '../events/types.js';
 import type { Logger } from '../logger.js';
 import type { Action, ActionOutcome, PauseOutcome } from '../strategies/types.js';
-import type { PoolState, Target } from '../target/types.js';
+import type { PoolState, Target, Weights } from '../target/types.js';
 import { type RetryOptions, withRetry } from '../util/retry.js';
 import { sleep } from '../util/time.js';
 
@@ -181,15 +181,25 @@ export async function executeAction(
   }
 }
 
-/** One line saying what an action does, for logs and incident reports. */
+/** Weights in the runbook's words: `v1=75% v2=25%` (`{}`: no traffic). */
+export function formatWeights(weights: Weights): string {
+  const parts = Object.entries(weights).map(([pool, w]) => `${pool}=${w}%`);
+  return parts.length > 0 ? parts.join(' ') : 'no traffic (maintenance)';
+}
+
+/**
+ * One line saying what an action does, for logs, reports and incident reports.
+ * @example
+ * ```ts
+ * describeAction({ type: 'route', weights: { v1: 75, v2: 25 } }) // 'route v1=75% v2=25%'
+ * ```
+ */
 export function describeAction(action: Action): string {
   switch (action.type) {
     case 'provision':
       return `provision ${action.pool} = ${action.version} x${action.replicas}`;
     case 'route':
-      return `route ${Object.entries(action.weights)
-        .map(([p, w]) => `${p}=${w}%`)
-        .join(' ')}`;
+      return `route ${formatWeights(action.weights)}`;
     case 'analyze':
       return `analyze ${action.name}${action.pools ? ` (${action.pools.join(', ')})` : ''}`;
     case 'pause':
