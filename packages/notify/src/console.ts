@@ -1,5 +1,5 @@
 import type { Notifier } from '@codegraph/release-core';
-import { type DestinationOptions, destination } from './utils/destination.js';
+import { asNotifier, type DestinationOptions, destination } from './utils/destination.js';
 import { noticeText } from './utils/text.js';
 
 /**
@@ -45,12 +45,7 @@ export function consoleNotifier(options: ConsoleOptions = {}): Notifier {
       await write(stream, format === 'json' ? `${JSON.stringify(notice)}\n` : `${noticeText(notice)}\n\n`);
     },
   });
-  return {
-    name: d.name,
-    ...(d.events ? { events: d.events } : {}),
-    notify: d.notify,
-    close: d.close,
-  } satisfies Notifier;
+  return asNotifier(d);
 }
 
 function write(stream: NodeJS.WritableStream, text: string): Promise<void> {

@@ -1,7 +1,6 @@
 import type { Notifier } from '@codegraph/release-core';
 import type { Notice } from './templates.js';
-import { type DestinationOptions, destination, parseWebhookUrl } from './utils/destination.js';
-import { describeUrl, urlSecrets } from './utils/redact.js';
+import { chatWebhook, type DestinationOptions } from './utils/destination.js';
 import { truncate } from './utils/text.js';
 
 /** Discord's documented message and embed limits. */
@@ -46,25 +45,8 @@ export interface DiscordOptions extends DestinationOptions {
  * ```
  */
 export function discord(options: DiscordOptions): Notifier {
-  const url = parseWebhookUrl('discord', 'webhookUrl', options.webhookUrl);
   const username = truncate(options.username ?? 'CodeGraph Release', discordLimits.username);
-  const d = destination({
-    system: 'discord',
-    options,
-    url,
-    target: describeUrl(url),
-    secrets: urlSecrets(url),
-    defaults: { minIntervalMs: 500 },
-    async deliver(notice, _event, send) {
-      await send({ body: JSON.stringify(discordMessage(notice, username)) });
-    },
-  });
-  return {
-    name: d.name,
-    ...(d.events ? { events: d.events } : {}),
-    notify: d.notify,
-    close: d.close,
-  } satisfies Notifier;
+  return chatWebhook('discord', options, 500, (notice: Notice) => discordMessage(notice, username));
 }
 
 const colors = { info: 0x5865f2, success: 0x2eb67d, warning: 0xecb22e, critical: 0xe01e5a } as const;

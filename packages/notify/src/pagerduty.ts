@@ -1,6 +1,12 @@
 import { ConfigInvalidError, type Notifier, type Severity } from '@codegraph/release-core';
 import type { Notice, NoticeKind } from './templates.js';
-import { type DestinationOptions, destination, parseWebhookUrl, type Send } from './utils/destination.js';
+import {
+  asNotifier,
+  type DestinationOptions,
+  destination,
+  parseWebhookUrl,
+  type Send,
+} from './utils/destination.js';
 import { describeUrl, urlSecrets } from './utils/redact.js';
 import { truncate } from './utils/text.js';
 
@@ -122,12 +128,7 @@ export function pagerDuty(options: PagerDutyOptions): Notifier {
       return true;
     },
   });
-  return {
-    name: d.name,
-    ...(d.events ? { events: d.events } : {}),
-    notify: d.notify,
-    close: d.close,
-  } satisfies Notifier;
+  return asNotifier(d);
 }
 
 /** One alert per run: repeats of the run's notices update the same alert. */

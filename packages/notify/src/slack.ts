@@ -1,7 +1,6 @@
 import type { Notifier } from '@codegraph/release-core';
 import type { Notice } from './templates.js';
-import { type DestinationOptions, destination, parseWebhookUrl } from './utils/destination.js';
-import { describeUrl, urlSecrets } from './utils/redact.js';
+import { chatWebhook, type DestinationOptions } from './utils/destination.js';
 import { fitEncoded, noticeText, truncate } from './utils/text.js';
 
 /** Slack's documented Block Kit limits. */
@@ -43,24 +42,7 @@ export interface SlackOptions extends DestinationOptions {
  * ```
  */
 export function slack(options: SlackOptions): Notifier {
-  const url = parseWebhookUrl('slack', 'webhookUrl', options.webhookUrl);
-  const d = destination({
-    system: 'slack',
-    options,
-    url,
-    target: describeUrl(url),
-    secrets: urlSecrets(url),
-    defaults: { minIntervalMs: 1_000 },
-    async deliver(notice, _event, send) {
-      await send({ body: JSON.stringify(slackMessage(notice)) });
-    },
-  });
-  return {
-    name: d.name,
-    ...(d.events ? { events: d.events } : {}),
-    notify: d.notify,
-    close: d.close,
-  } satisfies Notifier;
+  return chatWebhook('slack', options, 1_000, slackMessage);
 }
 
 /** Slack's mrkdwn needs `&`, `<` and `>` escaped; everything else is literal. */

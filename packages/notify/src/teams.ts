@@ -1,7 +1,6 @@
 import type { Notifier } from '@codegraph/release-core';
 import type { Notice } from './templates.js';
-import { type DestinationOptions, destination, parseWebhookUrl } from './utils/destination.js';
-import { describeUrl, urlSecrets } from './utils/redact.js';
+import { chatWebhook, type DestinationOptions } from './utils/destination.js';
 import { truncate } from './utils/text.js';
 
 /** Limits we keep Teams messages within. */
@@ -40,24 +39,7 @@ export interface TeamsOptions extends DestinationOptions {
  * ```
  */
 export function teams(options: TeamsOptions): Notifier {
-  const url = parseWebhookUrl('teams', 'webhookUrl', options.webhookUrl);
-  const d = destination({
-    system: 'teams',
-    options,
-    url,
-    target: describeUrl(url),
-    secrets: urlSecrets(url),
-    defaults: { minIntervalMs: 250 },
-    async deliver(notice, _event, send) {
-      await send({ body: JSON.stringify(teamsMessage(notice)) });
-    },
-  });
-  return {
-    name: d.name,
-    ...(d.events ? { events: d.events } : {}),
-    notify: d.notify,
-    close: d.close,
-  } satisfies Notifier;
+  return chatWebhook('teams', options, 250, teamsMessage);
 }
 
 const colors = { info: 'Default', success: 'Good', warning: 'Warning', critical: 'Attention' } as const;

@@ -1,7 +1,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { ConfigInvalidError, type Notifier, type ReleaseEvent } from '@codegraph/release-core';
 import type { Notice } from './templates.js';
-import { type DestinationOptions, destination, parseWebhookUrl } from './utils/destination.js';
+import { asNotifier, type DestinationOptions, destination, parseWebhookUrl } from './utils/destination.js';
 import { describeUrl, urlSecrets } from './utils/redact.js';
 
 /**
@@ -93,12 +93,7 @@ export function webhook(options: WebhookOptions): Notifier {
       });
     },
   });
-  return {
-    name: d.name,
-    ...(d.events ? { events: d.events } : {}),
-    notify: d.notify,
-    close: d.close,
-  } satisfies Notifier;
+  return asNotifier(d);
 }
 
 /**

@@ -2,6 +2,7 @@ import {
   AbortedError,
   ConfigInvalidError,
   type Logger,
+  type Notifier,
   NotifyFailedError,
   type OperationContext,
   ReleaseError,
@@ -21,7 +22,7 @@ import {
 } from '../templates.js';
 import { type DeliveryPolicy, type PostRequest, type PostResult, post, sanitize } from './http.js';
 import { dedupWindow, deliveryQueue } from './queue.js';
-import { type Redact, redactor } from './redact.js';
+import { describeUrl, type Redact, redactor, urlSecrets } from './redact.js';
 
 /**
  * Options every destination accepts: routing, templates, dedup and delivery.
@@ -276,4 +277,35 @@ function toReleaseError(
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The {@link Notifier} face of a destination. */
+export function asNotifier(d: Destination): Notifier {
+  return { name: d.name, ...(d.events ? { events: d.events } : {}), notify: d.notify, close: d.close };
+}
+
+/**
+ * A chat webhook (Slack, Teams, Discord): the URL's path and query are the secret, and each notice is
+ * posted as one JSON body, spaced by `minIntervalMs` per webhook unless the options say otherwise.
+ */
+export function chatWebhook(
+  system: string,
+  options: DestinationOptions & { webhookUrl: string },
+  minIntervalMs: number,
+  render: (notice: Notice) => unknown,
+): Notifier {
+  const url = parseWebhookUrl(system, 'webhookUrl', options.webhookUrl);
+  return asNotifier(
+    destination({
+      system,
+      options,
+      url,
+      target: describeUrl(url),
+      secrets: urlSecrets(url),
+      defaults: { minIntervalMs },
+      async deliver(notice, _event, send) {
+        await send({ body: JSON.stringify(render(notice)) });
+      },
+    }),
+  );
 }
