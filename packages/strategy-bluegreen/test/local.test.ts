@@ -1,4 +1,4 @@
-import type { ReleaseEvent } from '@codegraph/release-core';
+import type { ReleaseEvent, RunResult } from '@codegraph/release-core';
 import { blueGreen } from '@codegraph/strategy-bluegreen';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -187,31 +187,46 @@ describe('blue-green on localTarget under continuous load', () => {
     expect((await env.load.stop()).filter((a) => !a.ok)).toEqual([]);
   });
 
-  it('switches back to the warm colour instantly when the operator aborts during the scale-down delay (the emergency rollback is refused while the release holds the lock)', async () => {
+  it('switches back to the warm colour instantly when an emergency rollback comes during the scale-down delay', async () => {
     const env = await setup({ strategy: { scaleDownDelayMs: 60_000, abortScaleDownDelayMs: 0 } });
     const bluePids = poolPids(env.stateDir, 'blue');
-    let refused: Promise<unknown> | undefined;
+    let rollback: Promise<RunResult> | undefined;
     env.engine.on('action.started', (e) => {
-      if (e.action.type !== 'pause') return;
-      const abort = <T>(x: T) => {
-        env.engine.abort(e.runId, 'v2 misbehaves: operator abort');
-        return x;
-      };
-      refused = env.engine
-        .rollback({ to: 'v1', reason: 'v2 misbehaves', confirm: 'CONFIRM' })
-        .then(abort, abort);
+      if (e.action.type !== 'pause' || rollback) return;
+      // The release still holds the environment: the rollback supersedes it instead of waiting 60 s.
+      rollback = env.engine.rollback({ to: 'v1', reason: 'v2 misbehaves', confirm: 'CONFIRM' });
+    });
+    const result = await env.engine.release({ version: 'v2' });
+    const rolledBack = await rollback!;
+    await env.load.answeredBy('v1', 20);
+    const answers = await env.load.stop();
+
+    expect(result).toMatchObject({ status: 'rolled-back', serving: 'v1', error: { code: 'CG_ABORTED' } });
+    expect(result.durationMs).toBeLessThan(60_000);
+    expect(rolledBack).toMatchObject({ kind: 'rollback', status: 'succeeded', serving: 'v1' });
+    expect(answers.filter((a) => !a.ok)).toEqual([]);
+    // The release's own undo switched back to the warm blue: no provision, the same processes.
+    expect(env.actions('undo', result.runId)).toEqual(['route', 'promote blue', 'retire green']);
+    expect(env.actions('undo', rolledBack.runId)).not.toContain('provision blue');
+    expect(poolPids(env.stateDir, 'blue')).toEqual(bluePids);
+    expect(await env.serving()).toBe('v1');
+  });
+
+  it('switches back to the warm colour instantly when the operator aborts during the scale-down delay', async () => {
+    const env = await setup({ strategy: { scaleDownDelayMs: 60_000, abortScaleDownDelayMs: 0 } });
+    const bluePids = poolPids(env.stateDir, 'blue');
+    env.engine.on('action.started', (e) => {
+      if (e.action.type === 'pause') env.engine.abort(e.runId, 'v2 misbehaves: operator abort');
     });
     const result = await env.engine.release({ version: 'v2' });
     await env.load.answeredBy('v1', 20);
     const answers = await env.load.stop();
 
-    expect(await refused).toMatchObject({ code: 'CG_ENVIRONMENT_LOCKED' });
     expect(result).toMatchObject({ status: 'rolled-back', serving: 'v1' });
     expect(result.durationMs).toBeLessThan(60_000);
     expect(answers.filter((a) => !a.ok)).toEqual([]);
     expect(env.actions('undo', result.runId)).toEqual(['route', 'promote blue', 'retire green']);
     expect(poolPids(env.stateDir, 'blue')).toEqual(bluePids);
-    expect(await env.serving()).toBe('v1');
   });
 
   it('brings v1 back in blue when the emergency rollback comes after the delay, when blue is gone', async () => {
