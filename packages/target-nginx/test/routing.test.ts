@@ -99,6 +99,11 @@ describe('nginxTarget: routing through a real nginx', () => {
     }
     expect(load.stats.failures).toEqual([]);
     // Had a replica stopped while still in the upstream, nginx would have retried on another (two addresses).
+    await until(
+      async () => (await accessLog(stateDir)).length >= load.stats.ok,
+      5_000,
+      'access log complete',
+    );
     const log = await accessLog(stateDir);
     expect(log.filter((l) => l.upstreams.length > 1 || l.status !== 200)).toEqual([]);
     expect(load.stats.ok).toBe(log.length);
@@ -143,6 +148,8 @@ describe('nginxTarget: routing through a real nginx', () => {
       await agent.close();
     }
     expect(stats.failures).toEqual([]);
+    // nginx writes a log line after the response has gone out: wait for the last lines to land.
+    await until(async () => (await accessLog(stateDir)).length >= stats.ok, 5_000, 'access log complete');
     const log = await accessLog(stateDir);
     expect(log.filter((l) => l.status !== 200)).toEqual([]);
     expect(Math.max(...log.map((l) => l.connectionRequests)), 'connections were reused').toBeGreaterThan(1);
