@@ -122,6 +122,15 @@ describe('nginxTarget: traffic figures from the access log', () => {
     await target.resetTraffic();
 
     expect(await countByPool(url, 100, '/api/v1/search?q=graph')).toEqual({ stable: 70, canary: 30 });
+    // nginx logs a request after answering it: wait for the last lines before reading the figures.
+    const logged = async (n: number) =>
+      until(
+        async () =>
+          (await target.traffic('stable')).requests + (await target.traffic('canary')).requests >= n,
+        5_000,
+        `${n} requests in the access log`,
+      );
+    await logged(100);
     const stable = await target.traffic('stable');
     const canary = await target.traffic('canary');
     expect(stable).toMatchObject({ pool: 'stable', requests: 70, errors: 0 });
@@ -132,6 +141,7 @@ describe('nginxTarget: traffic figures from the access log', () => {
 
     // Later calls add what the log gained (one more WRR cycle of 20: 14 + 6).
     await countByPool(url, 20, '/api/v1/search?q=graph');
+    await logged(120);
     expect(await target.traffic('stable')).toMatchObject({ requests: 84, errors: 0 });
     expect(await target.traffic('canary')).toMatchObject({ requests: 36, errors: 36 });
 
