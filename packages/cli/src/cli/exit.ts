@@ -38,6 +38,8 @@ export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes];
 const byCode: Record<string, ExitCode> = {
   CG_CONFIG_INVALID: exitCodes.usage,
   CG_ROLLBACK_UNCONFIRMED: exitCodes.usage,
+  CG_RECOVERY_UNCONFIRMED: exitCodes.usage,
+  CG_ARTIFACT_INVALID: exitCodes.usage,
   CG_CAPABILITY_MISSING: exitCodes.usage,
   CG_ENVIRONMENT_LOCKED: exitCodes.locked,
   CG_RUN_INTERRUPTED: exitCodes.locked,
@@ -47,6 +49,7 @@ const byCode: Record<string, ExitCode> = {
   CG_BACKUP_CORRUPT: exitCodes.failed,
   CG_ANALYSIS_FAILED: exitCodes.failed,
   CG_ABORTED: exitCodes.failed,
+  CG_MIGRATION_FAILED: exitCodes.failed,
 };
 
 /** The exit code of an error by its `CG_*` code; anything else is {@link exitCodes.broken}. */
