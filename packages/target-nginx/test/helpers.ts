@@ -1,12 +1,11 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LocalTargetOptions } from '@codegraph/release-core';
 import { type NginxTarget, type NginxTargetOptions, nginxTarget } from '@codegraph/target-nginx';
+import { startPrometheus as startCorePrometheus } from '../../core/test/helpers/prometheus.js';
 import { loadGenerator as coreLoadGenerator, until } from '../../core/test/helpers/sample.js';
 
 export { until };
@@ -130,76 +129,7 @@ export const loadGenerator = (url: string, concurrency = 4) =>
   coreLoadGenerator(`${url}/api/v1/search?q=graph`, concurrency);
 
 /** A real Prometheus that scrapes the targets listed in a `file_sd` file every second. */
-export async function startPrometheus(fileSd: string, dir: string) {
-  if (!existsSync('/usr/bin/prometheus')) {
-    throw new Error(
-      'prometheus is not installed: run bash scripts/install-test-deps.sh (Debian package prometheus)',
-    );
-  }
-  const port = await new Promise<number>((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-  const config = path.join(dir, 'prometheus.yml');
-  await writeFile(
-    config,
-    [
-      'global: { scrape_interval: 1s, scrape_timeout: 1s }',
-      'scrape_configs:',
-      '  - job_name: codegraph',
-      '    file_sd_configs:',
-      `      - files: ['${fileSd}']`,
-      '        refresh_interval: 1s',
-      '',
-    ].join('\n'),
-  );
-  const child = spawn(
-    '/usr/bin/prometheus',
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${path.join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => {
-    stderr = (stderr + d).slice(-4_000);
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  return {
-    url,
-    /** Active scrape targets: address, labels, health. */
-    async targets(): Promise<{ address: string; pool: string; version: string; health: string }[]> {
-      const res = await fetch(`${url}/api/v1/targets?state=active`).catch(() => undefined);
-      if (!res?.ok) return [];
-      const body = (await res.json()) as {
-        data: { activeTargets: { labels: Record<string, string>; health: string }[] };
-      };
-      return body.data.activeTargets
-        .map((t) => ({
-          address: t.labels.instance ?? '',
-          pool: t.labels.pool ?? '',
-          version: t.labels.version ?? '',
-          health: t.health,
-        }))
-        .sort((a, b) => a.address.localeCompare(b.address));
-    },
-    stderr: () => stderr,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
+export const startPrometheus = (fileSd: string) => startCorePrometheus({ fileSd });
 
 /** The access log's lines; `upstreams` lists every replica nginx tried, `connectionRequests` counts requests on the client connection. */
 export async function accessLog(stateDir: string) {

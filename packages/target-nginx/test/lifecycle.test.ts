@@ -212,7 +212,7 @@ describe('nginxTarget: Prometheus file_sd', () => {
     expect(await listed()).toEqual(await expected());
     expect(await listed()).toHaveLength(3);
 
-    const prometheus = await startPrometheus(fileSd, await h.dir('cg-prom-'));
+    const prometheus = await startPrometheus(fileSd);
     try {
       const scraped = async () => {
         const targets = await prometheus.targets();

@@ -10,10 +10,27 @@ export interface ScrapeTarget {
   labels?: Record<string, string>;
 }
 
+/** What Prometheus scrapes: fixed targets, or the groups listed in a file_sd JSON file (created empty if not given). */
+export type PrometheusScrape = ScrapeTarget[] | { fileSd?: string };
+
+/** An active scrape target as Prometheus reports it. */
+export interface ActiveTarget {
+  address: string;
+  pool: string;
+  version: string;
+  health: string;
+}
+
 /** A real Prometheus server started for a test. */
 export interface RunningPrometheus {
   url: string;
   pid: number;
+  /** The file_sd file Prometheus watches, when it scrapes one. */
+  fileSd?: string;
+  /** Active scrape targets with their pool and version labels, sorted by address. */
+  targets(): Promise<ActiveTarget[]>;
+  /** The last lines Prometheus wrote to stderr. */
+  stderr(): string;
   /** Polls an instant query until it returns at least one series, or throws after `timeoutMs`. */
   waitFor(query: string, timeoutMs?: number): Promise<void>;
   /** SIGTERM this process (SIGKILL after 5 s), then removes its temp directory. */
@@ -41,14 +58,18 @@ function requireBinary(): void {
   }
 }
 
+const header = [
+  'global:',
+  '  scrape_interval: 1s',
+  '  scrape_timeout: 1s',
+  '  evaluation_interval: 1s',
+  'scrape_configs:',
+  '  - job_name: codegraph',
+];
+
 const yaml = (targets: ScrapeTarget[]) =>
   [
-    'global:',
-    '  scrape_interval: 1s',
-    '  scrape_timeout: 1s',
-    '  evaluation_interval: 1s',
-    'scrape_configs:',
-    '  - job_name: codegraph',
+    ...header,
     '    static_configs:',
     ...targets.flatMap((t) => [
       `      - targets: ['${t.address}']`,
@@ -58,8 +79,14 @@ const yaml = (targets: ScrapeTarget[]) =>
     '',
   ].join('\n');
 
+const fileSdYaml = (file: string) =>
+  [...header, '    file_sd_configs:', `      - files: ['${file}']`, '        refresh_interval: 1s', ''].join(
+    '\n',
+  );
+
 /**
- * Starts Debian's `prometheus` with a 1 s scrape interval on a free loopback port, scraping `targets`,
+ * Starts Debian's `prometheus` with a 1 s scrape interval on a free loopback port, scraping `targets`
+ * (or the groups of a file_sd file: `{ fileSd }`),
  * and waits until it is ready. Records the PID it started and stops only that process.
  *
  * @example
@@ -69,11 +96,17 @@ const yaml = (targets: ScrapeTarget[]) =>
  * afterAll(() => prom.stop())
  * ```
  */
-export async function startPrometheus(targets: ScrapeTarget[]): Promise<RunningPrometheus> {
+export async function startPrometheus(scrape: PrometheusScrape = {}): Promise<RunningPrometheus> {
   requireBinary();
   const dir = mkdtempSync(path.join(tmpdir(), 'cg-prom-'));
   const config = path.join(dir, 'prometheus.yml');
-  writeFileSync(config, yaml(targets));
+  let fileSd: string | undefined;
+  if (Array.isArray(scrape)) writeFileSync(config, yaml(scrape));
+  else {
+    fileSd = scrape.fileSd ?? path.join(dir, 'targets.json');
+    if (!scrape.fileSd) writeFileSync(fileSd, '[]\n');
+    writeFileSync(config, fileSdYaml(fileSd));
+  }
   const port = await freePort();
   const child: ChildProcess = spawn(
     'prometheus',
@@ -118,7 +151,24 @@ export async function startPrometheus(targets: ScrapeTarget[]): Promise<RunningP
   return {
     url,
     pid: child.pid!,
+    ...(fileSd ? { fileSd } : {}),
     stop,
+    stderr: () => stderr,
+    async targets() {
+      const res = await fetch(`${url}/api/v1/targets?state=active`).catch(() => undefined);
+      if (!res?.ok) return [];
+      const body = (await res.json()) as {
+        data: { activeTargets: { labels: Record<string, string>; health: string }[] };
+      };
+      return body.data.activeTargets
+        .map((t) => ({
+          address: t.labels.instance ?? '',
+          pool: t.labels.pool ?? '',
+          version: t.labels.version ?? '',
+          health: t.health,
+        }))
+        .sort((a, b) => a.address.localeCompare(b.address));
+    },
     waitFor: (query, timeoutMs = 20_000) =>
       poll(`a sample for ${query}`, timeoutMs, async () => {
         const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(query)}`);

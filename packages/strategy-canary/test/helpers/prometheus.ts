@@ -1,129 +1,17 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rename, writeFile } from 'node:fs/promises';
 import { codegraphSlo, type PrometheusMetric, type Target } from '@codegraph/release-core';
+import {
+  type RunningPrometheus as CoreRunningPrometheus,
+  startPrometheus as startCorePrometheus,
+} from '../../../core/test/helpers/prometheus.js';
 
-/** A real Prometheus (Debian's `prometheus`) scraping every 1 s the targets listed in a file_sd file. */
-export interface RunningPrometheus {
-  url: string;
-  /** The file_sd JSON file Prometheus watches. */
-  fileSd: string;
-  /** Resolves once an instant query returns at least one series; throws after `timeoutMs`. */
-  waitFor(query: string, timeoutMs?: number): Promise<void>;
-  /** Stops the process this helper started (SIGTERM, SIGKILL after 5 s) and removes its directory. */
-  stop(): Promise<void>;
-}
+/** A real Prometheus scraping, every 1 s, the targets listed in its file_sd file (`fileSd`). */
+export type RunningPrometheus = CoreRunningPrometheus & { fileSd: string };
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-
-async function poll(
-  what: string,
-  timeoutMs: number,
-  ok: () => Promise<boolean>,
-  dead: () => string | undefined,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const died = dead();
-    if (died) throw new Error(died);
-    if (await ok().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`prometheus: ${what} not within ${timeoutMs} ms`);
-}
-
-/**
- * Starts `prometheus` on a free loopback port with a 1 s scrape interval and one file_sd job
- * (`fileSd`, created empty when not given), and waits until it is ready.
- */
+/** Starts Debian's `prometheus` on a free loopback port with one file_sd job (`fileSd`, created empty when not given). */
 export async function startPrometheus(fileSd?: string): Promise<RunningPrometheus> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'cg-canary-prom-'));
-  const sd = fileSd ?? path.join(dir, 'targets.json');
-  if (!fileSd) await writeFile(sd, '[]\n');
-  const config = path.join(dir, 'prometheus.yml');
-  await writeFile(
-    config,
-    [
-      'global:',
-      '  scrape_interval: 1s',
-      '  scrape_timeout: 1s',
-      '  evaluation_interval: 1s',
-      'scrape_configs:',
-      '  - job_name: codegraph',
-      '    file_sd_configs:',
-      `      - files: ['${sd}']`,
-      '        refresh_interval: 1s',
-      '',
-    ].join('\n'),
-  );
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    'prometheus',
-    [
-      `--config.file=${config}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      `--storage.tsdb.path=${path.join(dir, 'data')}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-    stderr = (stderr + d).slice(-4000);
-  });
-  let spawnError: Error | undefined;
-  child.once('error', (err) => {
-    spawnError = err;
-  });
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  const dead = () =>
-    spawnError
-      ? `prometheus could not start (${spawnError.message}); install Debian's prometheus package`
-      : child.exitCode !== null
-        ? `prometheus exited with ${child.exitCode}: ${stderr}`
-        : undefined;
-  const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    await poll('ready', 20_000, async () => (await fetch(`${url}/-/ready`)).ok, dead);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return {
-    url,
-    fileSd: sd,
-    stop,
-    waitFor: (query, timeoutMs = 20_000) =>
-      poll(
-        `a sample for ${query}`,
-        timeoutMs,
-        async () => {
-          const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(query)}`);
-          const body = (await res.json()) as { data?: { result?: unknown[] } };
-          return (body.data?.result?.length ?? 0) > 0;
-        },
-        dead,
-      ),
-  };
+  const prom = await startCorePrometheus(fileSd ? { fileSd } : {});
+  return { ...prom, fileSd: prom.fileSd! };
 }
 
 /** Writes the target's replicas as file_sd targets labelled with their pool and version (atomically). */
