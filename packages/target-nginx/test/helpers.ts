@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import type { LocalTargetOptions } from '@codegraph/release-core';
 import { type NginxTarget, type NginxTargetOptions, nginxTarget } from '@codegraph/target-nginx';
 import { startPrometheus as startCorePrometheus } from '../../core/test/helpers/prometheus.js';
-import { loadGenerator as coreLoadGenerator, until } from '../../core/test/helpers/sample.js';
+import { alive, loadGenerator as coreLoadGenerator, until } from '../../core/test/helpers/sample.js';
 
-export { until };
+export { alive, until };
 
 export const nginxBinary = '/usr/sbin/nginx';
 
@@ -33,21 +33,6 @@ export const sampleCommand =
     args: [sampleServerPath, '--port', String(port), '--version', version],
     env: { ...perVersion[version] },
   });
-
-/** A process is alive when signal 0 reaches it and it is not a zombie. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return false;
-  }
-}
 
 /** PIDs of processes whose command line mentions `needle` (e.g. a state directory). */
 export async function pidsMentioning(needle: string): Promise<number[]> {
