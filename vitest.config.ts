@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     // Tests run against the sources; test/consumer.test.ts checks the built packages.
     alias: [
+      { find: /^@codegraph\/release-core\/kit$/, replacement: src('core/src/kit/index.ts') },
       { find: /^@codegraph\/release-core\/testing$/, replacement: src('core/src/testing/index.ts') },
       { find: /^@codegraph\/release-core$/, replacement: src('core/src/index.ts') },
       { find: /^@codegraph\/strategy-canary$/, replacement: src('strategy-canary/src/index.ts') },

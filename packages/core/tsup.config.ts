@@ -3,7 +3,7 @@ import path from 'node:path';
 import { defineConfig } from 'tsup';
 
 export default defineConfig((cli) => ({
-  entry: ['src/index.ts', 'src/testing/index.ts'],
+  entry: ['src/index.ts', 'src/testing/index.ts', 'src/kit/index.ts'],
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

@@ -180,6 +180,23 @@ export class RunInterruptedError extends ReleaseError {
   static override readonly code = 'CG_RUN_INTERRUPTED';
 }
 
+/**
+ * The run's lease on its environment was lost (another holder took it over, or it expired): the store
+ * refused the write, and the run stops acting on the target at its next step.
+ */
+export class LockLostError extends ReleaseError {
+  static override readonly code = 'CG_LOCK_LOST';
+}
+/** The store cannot be reached (database down, connection lost): retry, then resume the run. */
+export class StoreUnavailableError extends ReleaseError {
+  static override readonly code = 'CG_STORE_UNAVAILABLE';
+  static override readonly retryable = true;
+}
+/** A control request (promote, abort, approve, supersede) is malformed or not allowed; it was set aside. */
+export class ControlInvalidError extends ReleaseError {
+  static override readonly code = 'CG_CONTROL_INVALID';
+}
+
 /** Every stable error code the SDK uses. */
 export type ReleaseErrorCode =
   | 'CG_ERROR'
@@ -206,7 +223,10 @@ export type ReleaseErrorCode =
   | 'CG_RUN_INTERRUPTED'
   | 'CG_ARTIFACT_INVALID'
   | 'CG_MIGRATION_FAILED'
-  | 'CG_RECOVERY_UNCONFIRMED';
+  | 'CG_RECOVERY_UNCONFIRMED'
+  | 'CG_LOCK_LOST'
+  | 'CG_STORE_UNAVAILABLE'
+  | 'CG_CONTROL_INVALID';
 
 /** An artifact failed verification (signature, checksum, missing entry) or clashes with an installed one. Nothing was changed. */
 export class ArtifactInvalidError extends ReleaseError {

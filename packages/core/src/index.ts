@@ -86,10 +86,27 @@ export {
   validateCounts,
 } from './migrations/steps.js';
 export type { Notifier } from './notify/types.js';
+// One set of rules for names, versions, weights and replicas (also in `/kit` for plugin authors)
+export {
+  checkIdentifier,
+  checkPoolName,
+  checkReplicas,
+  checkVersion,
+  checkWeights,
+  type RuleContext,
+  rules,
+} from './rules.js';
 export type { FileStoreOptions } from './store/file.js';
 // Store
 export { fileStore } from './store/file.js';
 export type {
+  ControlAction,
+  ControlOutcome,
+  ControlReply,
+  ControlRequest,
+  ControlRequestInput,
+  ControlSubscription,
+  Fence,
   HistoryEntry,
   JournalEntry,
   JournalEntryInput,

@@ -2,7 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { ConfigInvalidError, EnvironmentLockedError, RunNotFoundError, StoreError } from '../errors.js';
+import {
+  CapabilityMissingError,
+  ConfigInvalidError,
+  EnvironmentLockedError,
+  RunNotFoundError,
+  StoreError,
+} from '../errors.js';
 import type { HistoryEntry, JournalEntry, Lock, LockOwner, RunHeader, RunSummary, Store } from './types.js';
 
 /** Options of {@link fileStore}. */
@@ -160,6 +166,9 @@ export function fileStore(options: FileStoreOptions): Store {
       const lock: Lock = {
         environment,
         owner,
+        // Placeholder until the file store keeps a lease counter (issue 12/13 work in progress).
+        token: 0,
+        lost: new AbortController().signal,
         async release() {
           if (released) return;
           released = true;
@@ -239,6 +248,20 @@ export function fileStore(options: FileStoreOptions): Store {
 
     async history(environment) {
       return (await readLines<HistoryEntry>(join(envDir(environment), 'history.jsonl'))) ?? [];
+    },
+
+    // Control through the store is being built (issue 13); until then the CLI's control files apply.
+    async sendControl() {
+      throw new CapabilityMissingError('file-store: control requests are not implemented yet');
+    },
+    async watchControl() {
+      return { stop: async () => {} };
+    },
+    async waitForReply() {
+      return undefined;
+    },
+    async withdrawControl() {
+      return false;
     },
   };
   return store;

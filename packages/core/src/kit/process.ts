@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+
+/** A process told apart from a later one that reuses its PID: the PID plus when it started. */
+export interface ProcessIdentity {
+  pid: number;
+  /** The kernel's start time of the process (Linux: clock ticks since boot), when it can be read. */
+  startTime?: string | undefined;
+}
+
+/**
+ * The start time of a process, from `/proc/<pid>/stat` (field 22). Undefined where there is no
+ * `/proc` or the process is gone.
+ *
+ * @example
+ * ```ts
+ * const me = { pid: process.pid, startTime: processStartTime(process.pid) }
+ * ```
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: count from the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** This process's identity. */
+export function currentProcess(): ProcessIdentity {
+  return { pid: process.pid, startTime: processStartTime(process.pid) };
+}
+
+/**
+ * Whether a process on this host is still the one identified: the PID exists and, when a start time
+ * was recorded and can be read, it matches (a recycled PID is a different process).
+ *
+ * @example
+ * ```ts
+ * if (!isProcessAlive(owner)) takeOver()
+ * ```
+ */
+export function isProcessAlive(identity: ProcessIdentity): boolean {
+  if (!Number.isInteger(identity.pid) || identity.pid <= 0) return false;
+  try {
+    process.kill(identity.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (identity.startTime === undefined) return true;
+  const now = processStartTime(identity.pid);
+  return now === undefined || now === identity.startTime;
+}
