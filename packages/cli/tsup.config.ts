@@ -1,12 +1,9 @@
 import { defineConfig } from 'tsup';
+import { baseConfig } from '../../tsup.base.js';
 
 export default defineConfig({
+  ...baseConfig,
   entry: ['src/index.ts', 'src/bin.ts'],
-  format: ['esm', 'cjs'],
   dts: { entry: ['src/index.ts'] },
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
-  splitting: false,
   shims: true,
 });

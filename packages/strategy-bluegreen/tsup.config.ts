@@ -1,13 +1,4 @@
 import { defineConfig } from 'tsup';
+import { baseConfig } from '../../tsup.base.js';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
-  splitting: false,
-  // p-retry (and its dependency) is ESM-only; bundling it keeps the CommonJS build loadable on Node 20.18.
-  noExternal: ['p-retry', 'is-network-error'],
-});
+export default defineConfig(baseConfig);
