@@ -86,6 +86,15 @@ export {
   validateCounts,
 } from './migrations/steps.js';
 export type { Notifier } from './notify/types.js';
+// Observability: OpenTelemetry spans from the engine's events
+export {
+  type EventSource,
+  type SpanAttributeValue,
+  type SpanLike,
+  type TracerLike,
+  type TracingOptions,
+  traceEvents,
+} from './observability/tracing.js';
 // One set of rules for names, versions, weights and replicas (also in `/kit` for plugin authors)
 export {
   checkIdentifier,
