@@ -57,8 +57,8 @@ describe('OpenTelemetry traces of a run', () => {
     expect(provision?.attributes['codegraph.pool']).toBeTypeOf('string');
     const gate = spans.find((s) => s.name.startsWith('analysis '));
     expect(gate?.attributes['codegraph.analysis.verdict']).toBe('pass');
-    // Every span lies inside its run's time.
-    for (const s of spans) expect(s.traceId ?? s.spanContext().traceId).toBe(run!.spanContext().traceId);
+    // Every span belongs to its run's trace.
+    for (const s of spans) expect(s.spanContext().traceId).toBe(run!.spanContext().traceId);
   });
 
   it('marks a rolled-back release and its failed gate as errors, with the reason', async () => {
