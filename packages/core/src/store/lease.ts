@@ -236,7 +236,12 @@ function holdLease(
         await fs.writeFile(join(dir, `${name(token)}.released`), '', { mode: 0o600, flag: 'a', flush: true });
         await fsyncDir(dir);
       } catch (err) {
-        throw new StoreError(`cannot release the lease ${file}`, { cause: err, plugin });
+        // No room for the marker (a full disk): age the lease instead, which needs none. Expired, it
+        // is free for the next taker at once (the file itself must stay: it holds the token).
+        const epoch = new Date(0);
+        await fs.utimes(file, epoch, epoch).catch(() => {
+          throw new StoreError(`cannot release the lease ${file}`, { cause: err, plugin });
+        });
       }
     },
   };
