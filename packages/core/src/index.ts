@@ -62,7 +62,7 @@ export {
   type RecoveryContext,
   type RecoveryOptions,
   recoveryDefaults,
-} from './engine/recovery.js';
+} from './engine/recovery-options.js';
 export type {
   EngineStatus,
   Plan,
