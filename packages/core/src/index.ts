@@ -116,6 +116,17 @@ export type {
   RunSummary,
   Store,
 } from './store/types.js';
+// Typed strategy authoring: `const pool = yield* provision({...})`
+export {
+  act,
+  analyze,
+  type Effect,
+  pause,
+  promote,
+  provision,
+  retire,
+  route,
+} from './strategies/effects.js';
 export { restoreVersion, servingPool } from './strategies/restore.js';
 export type { RollingOptions } from './strategies/rolling.js';
 // Strategies
