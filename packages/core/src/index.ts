@@ -53,9 +53,15 @@ export { describeAction, formatWeights } from './engine/actions.js';
 export type { DatabaseRollbackContext, ReleaseEngineOptions } from './engine/config.js';
 export { createReleaseEngine, knownGoodVersions, migrationsSince } from './engine/engine.js';
 export type { EventListener, EventStreamOptions } from './engine/events.js';
-export type { DeliveryOptions } from './engine/fanout.js';
+export { type DeliveryOptions, deliveryDefaults } from './engine/fanout.js';
 export { buildManifest, type ReleaseManifest } from './engine/manifest.js';
 export type { MetricsOptions, ReleaseMetrics } from './engine/metrics.js';
+export {
+  type AbandonedCall,
+  type PluginDeadlines,
+  type PluginKind,
+  pluginDeadlineDefaults,
+} from './engine/plugin-call.js';
 export {
   pickBackup,
   type RecoverOptions,
@@ -63,6 +69,7 @@ export {
   type RecoveryOptions,
   recoveryDefaults,
 } from './engine/recovery-options.js';
+export type { RunData } from './engine/run-data.js';
 export type {
   EngineStatus,
   Plan,

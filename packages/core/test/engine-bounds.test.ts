@@ -4,7 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fileStore, type Notifier, type ReleaseEvent, rolling, type Target, type Verifier } from '../src/index.js';
+import {
+  fileStore,
+  type Notifier,
+  type ReleaseEvent,
+  rolling,
+  type Target,
+  type Verifier,
+} from '../src/index.js';
 import { releaseEnv } from './helpers/release-env.js';
 
 type Env = Awaited<ReturnType<typeof releaseEnv>>;
@@ -35,13 +42,17 @@ function rawHttpNotifier(url: string) {
     notify: (event) =>
       new Promise<void>((resolve, reject) => {
         state.started++;
-        const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-          res.resume();
-          res.on('end', () => {
-            state.settled++;
-            resolve();
-          });
-        });
+        const req = http.request(
+          url,
+          { method: 'POST', headers: { 'content-type': 'application/json' } },
+          (res) => {
+            res.resume();
+            res.on('end', () => {
+              state.settled++;
+              resolve();
+            });
+          },
+        );
         req.on('error', (err) => {
           state.settled++;
           reject(err);

@@ -51,7 +51,9 @@ describe('a damaged journal is reported, never in the way', () => {
     expect(back).toMatchObject({ status: 'succeeded', serving: 'v1' });
     // The run journals what it could not read.
     const notes = (await files.read(back.runId)).filter((e) => e.type === 'note');
-    expect(notes).toEqual([expect.objectContaining({ message: expect.stringContaining('corrupt at line 7') })]);
+    expect(notes).toEqual([
+      expect.objectContaining({ message: expect.stringContaining('corrupt at line 7') }),
+    ]);
   });
 
   it('an interrupted run whose journal refuses the supersede line is noted, and the rollback goes on', async () => {
@@ -85,6 +87,8 @@ describe('a damaged journal is reported, never in the way', () => {
     const back = await engine.rollback({ to: 'v1', reason: 'v2 pages', confirm: 'CONFIRM' });
     expect(back).toMatchObject({ status: 'succeeded', serving: 'v1' });
     const notes = (await files.read(back.runId)).filter((e) => e.type === 'note');
-    expect(notes).toEqual([expect.objectContaining({ message: expect.stringContaining(`could not mark run ${dead}`) })]);
+    expect(notes).toEqual([
+      expect.objectContaining({ message: expect.stringContaining(`could not mark run ${dead}`) }),
+    ]);
   });
 });

@@ -103,7 +103,9 @@ describe('fencing: a run that lost its lease or its store stops acting', () => {
     const runId = lastRun(f.env.events);
     const journal = await f.files.read(runId);
     // The step in flight when the store went away is journaled as started, never as done: resume runs it again.
-    const started = journal.filter((e) => e.type === 'step-started').map((e) => e.type === 'step-started' && e.key);
+    const started = journal
+      .filter((e) => e.type === 'step-started')
+      .map((e) => e.type === 'step-started' && e.key);
     const ended = journal
       .filter((e) => e.type === 'step-finished' || e.type === 'step-failed')
       .map((e) => (e.type === 'step-finished' || e.type === 'step-failed') && e.key);

@@ -1,8 +1,8 @@
 import {
   type ActionPlan,
+  type AnalyzeAction,
   analyze,
   type Effect,
-  type AnalyzeAction,
   type PoolState,
   pause,
   promote,

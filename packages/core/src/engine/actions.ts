@@ -2,8 +2,8 @@ import { runGate } from '../analysis/gate.js';
 import type { AnalysisResult, GateOptions, Verifier } from '../analysis/types.js';
 import { CapabilityMissingError, ConfigInvalidError, TargetOperationError } from '../errors.js';
 import type { Phase } from '../events/types.js';
-import { checkPoolName, checkReplicas, checkVersion, checkWeights } from '../rules.js';
 import type { Logger } from '../logger.js';
+import { checkPoolName, checkReplicas, checkVersion, checkWeights } from '../rules.js';
 import type { Action, ActionOutcome, PauseOutcome } from '../strategies/types.js';
 import type { PoolState, Target, Weights } from '../target/types.js';
 import { type RetryOptions, retryDefaults } from '../util/retry.js';
@@ -126,11 +126,7 @@ export async function executeAction(
         env,
         phase,
         `provision ${action.pool}`,
-        (c) =>
-          target.provision(
-            { pool: action.pool, version: action.version, replicas: action.replicas },
-            c,
-          ),
+        (c) => target.provision({ pool: action.pool, version: action.version, replicas: action.replicas }, c),
         signal,
       );
     case 'route': {
@@ -139,18 +135,18 @@ export async function executeAction(
         throw new CapabilityMissingError(
           `target ${target.name} cannot route traffic, which this strategy needs`,
         );
-      await targetCall(
-        env,
-        phase,
-        'route',
-        (c) => route(action.weights, c),
-        signal,
-      );
+      await targetCall(env, phase, 'route', (c) => route(action.weights, c), signal);
       env.onWeights(action.weights);
       return { weights: action.weights };
     }
     case 'analyze': {
-      const state = await targetCall(env, phase, 'describe', (c) => target.describe({ signal: c.signal }), signal);
+      const state = await targetCall(
+        env,
+        phase,
+        'describe',
+        (c) => target.describe({ signal: c.signal }),
+        signal,
+      );
       const pools = action.pools
         ? action.pools.map((n) => {
             const p = state.pools.find((x) => x.name === n);
@@ -185,7 +181,13 @@ export async function executeAction(
       }
     }
     case 'promote': {
-      const state = await targetCall(env, phase, 'describe', (c) => target.describe({ signal: c.signal }), signal);
+      const state = await targetCall(
+        env,
+        phase,
+        'describe',
+        (c) => target.describe({ signal: c.signal }),
+        signal,
+      );
       const pool = state.pools.find((p) => p.name === action.pool);
       if (!pool)
         throw new TargetOperationError(
@@ -194,13 +196,7 @@ export async function executeAction(
       return { pool: pool.name, version: pool.version };
     }
     case 'retire':
-      await targetCall(
-        env,
-        phase,
-        `retire ${action.pool}`,
-        (c) => target.retire(action.pool, c),
-        signal,
-      );
+      await targetCall(env, phase, `retire ${action.pool}`, (c) => target.retire(action.pool, c), signal);
       return { pool: action.pool };
   }
 }
@@ -260,7 +256,9 @@ export function checkAction(action: Action, strategy: string): void {
     case 'pause':
       if (
         action.durationMs !== undefined &&
-        (typeof action.durationMs !== 'number' || !Number.isFinite(action.durationMs) || action.durationMs < 0)
+        (typeof action.durationMs !== 'number' ||
+          !Number.isFinite(action.durationMs) ||
+          action.durationMs < 0)
       )
         throw new ConfigInvalidError(`${what} durationMs must be a number of milliseconds >= 0`, ctx);
       return;

@@ -3,10 +3,10 @@ import type { GateOptions, Verifier } from '../analysis/types.js';
 import { type ArtifactOptions, checkArtifactOptions } from '../artifacts/install.js';
 import type { BackupProvider } from '../backup/types.js';
 import { ConfigInvalidError } from '../errors.js';
-import { checkIdentifier, checkReplicas, checkVersion as checkRuleVersion } from '../rules.js';
 import type { Logger } from '../logger.js';
 import { checkCatalog, type MigrationStep } from '../migrations/steps.js';
 import type { Notifier } from '../notify/types.js';
+import { checkIdentifier, checkReplicas, checkVersion as checkRuleVersion } from '../rules.js';
 import type { Store } from '../store/types.js';
 import type { Strategy } from '../strategies/types.js';
 import type { Target } from '../target/types.js';
@@ -172,7 +172,10 @@ export function validateOptions(o: ReleaseEngineOptions): void {
   if (o.deadlines !== undefined) {
     need(o.deadlines && typeof o.deadlines === 'object', 'deadlines must be an object of milliseconds');
     for (const [k, v] of Object.entries(o.deadlines)) {
-      need(k in pluginDeadlineDefaults, `deadlines.${k} is not an option (known: ${Object.keys(pluginDeadlineDefaults).join(', ')})`);
+      need(
+        k in pluginDeadlineDefaults,
+        `deadlines.${k} is not an option (known: ${Object.keys(pluginDeadlineDefaults).join(', ')})`,
+      );
       need(
         v === undefined || (typeof v === 'number' && Number.isFinite(v) && v > 0),
         `deadlines.${k} must be a number of milliseconds > 0, got ${String(v)}`,

@@ -144,9 +144,8 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
 
     async status() {
       const [state, lock, listed] = await Promise.all([
-        ctx.calls.call(
-          { kind: 'target', plugin: target.name, method: 'describe', phase: 'status' },
-          (c) => target.describe({ signal: c.signal }),
+        ctx.calls.call({ kind: 'target', plugin: target.name, method: 'describe', phase: 'status' }, (c) =>
+          target.describe({ signal: c.signal }),
         ),
         store.lockOwner(environment),
         listRuns(ctx),
@@ -177,8 +176,8 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
       await Promise.allSettled(
         (options.notifiers ?? []).map((n) =>
           n.close
-            ? withDeadline(() => n.close!(), { ms: closeMs, what: `notifier ${n.name}: close` }).catch((err) =>
-                logger.warn(`[${environment}] notifier ${n.name} did not close: ${String(err)}`),
+            ? withDeadline(() => n.close!(), { ms: closeMs, what: `notifier ${n.name}: close` }).catch(
+                (err) => logger.warn(`[${environment}] notifier ${n.name} did not close: ${String(err)}`),
               )
             : undefined,
         ),

@@ -1,4 +1,5 @@
 import {
+  isErrorCode,
   LockLostError,
   ReleaseError,
   type SerializedError,
@@ -6,18 +7,32 @@ import {
   StoreUnavailableError,
   serializeError,
 } from '../errors.js';
-import type { Fence, HistoryEntry, JournalEntry, JournalEntryInput, RunHeader, Store } from '../store/types.js';
+import type {
+  Fence,
+  HistoryEntry,
+  JournalEntry,
+  JournalEntryInput,
+  RunHeader,
+  Store,
+} from '../store/types.js';
 import type { Redactor } from '../util/redact.js';
 
-/** An error recorded in the journal, thrown again when a run is replayed. */
-export class ReplayedError extends ReleaseError {
-  static override readonly code = 'CG_REPLAYED';
-  constructor(readonly recorded: SerializedError) {
-    super(recorded.message, { details: { recorded } });
-    Object.defineProperty(this, 'code', { value: recorded.code });
-    if (recorded.plugin) Object.defineProperty(this, 'plugin', { value: recorded.plugin });
-    if (recorded.phase) Object.defineProperty(this, 'phase', { value: recorded.phase });
-  }
+/**
+ * An error recorded in the journal, thrown again when a run is replayed: its code, plugin and phase as
+ * recorded (a code that is not one of the SDK's, read back from a journal, becomes `CG_PLUGIN_FAILED`).
+ */
+export function replayedError(recorded: SerializedError): ReleaseError {
+  const err = new ReleaseError(String(recorded.message), {
+    details: { recorded },
+    ...(typeof recorded.plugin === 'string' ? { plugin: recorded.plugin } : {}),
+    ...(typeof recorded.phase === 'string' ? { phase: recorded.phase } : {}),
+    ...(typeof recorded.retryable === 'boolean' ? { retryable: recorded.retryable } : {}),
+  });
+  Object.defineProperty(err, 'code', {
+    value: isErrorCode(recorded.code) ? recorded.code : 'CG_PLUGIN_FAILED',
+  });
+  if (typeof recorded.name === 'string') err.name = recorded.name;
+  return err;
 }
 
 /**
@@ -132,7 +147,7 @@ export class Journal {
   async step<T>(key: string, fn: () => Promise<T>, input?: unknown): Promise<T> {
     const done = this.#recorded.get(key);
     if (done?.status === 'finished') return done.result as T;
-    if (done?.status === 'failed') throw new ReplayedError(done.error);
+    if (done?.status === 'failed') throw replayedError(done.error);
     // A run that lost its lease or its store starts nothing more: not even a replayed step's successor.
     this.guard.check();
     const safeInput = input === undefined ? undefined : this.redactor.value(input);

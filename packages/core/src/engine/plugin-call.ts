@@ -131,10 +131,14 @@ export class PluginCalls {
       return await withDeadline(
         (signal) =>
           c.retry
-            ? withRetry(() => fn({ signal, logger }), c.retry, signal, (err, attempt) =>
-                this.logger.warn(`${name}: ${c.method} failed (attempt ${attempt}), retrying`, {
-                  error: err instanceof Error ? err.message : String(err),
-                }),
+            ? withRetry(
+                () => fn({ signal, logger }),
+                c.retry,
+                signal,
+                (err, attempt) =>
+                  this.logger.warn(`${name}: ${c.method} failed (attempt ${attempt}), retrying`, {
+                    error: err instanceof Error ? err.message : String(err),
+                  }),
               )
             : fn({ signal, logger }),
         {
@@ -145,7 +149,14 @@ export class PluginCalls {
             this.logger.warn(
               `${name}: ${c.method} abandoned after ${afterMs} ms (${reason === 'deadline' ? `deadline of ${ms} ms passed` : 'cancelled'}); the engine no longer waits for it`,
             );
-            this.onAbandoned({ kind: c.kind, plugin: c.plugin, method: c.method, phase: c.phase, reason, afterMs });
+            this.onAbandoned({
+              kind: c.kind,
+              plugin: c.plugin,
+              method: c.method,
+              phase: c.phase,
+              reason,
+              afterMs,
+            });
           },
         },
       );

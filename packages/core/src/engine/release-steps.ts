@@ -68,9 +68,8 @@ function migrationCall<T>(
   signal: AbortSignal,
   fn: (ctx: { environment: string; version: string; signal: AbortSignal; logger: Logger }) => Promise<T>,
 ): Promise<T> {
-  return d.env.calls.call(
-    { kind: 'migration', plugin: name, method, phase: 'migrate', signal },
-    (c) => fn({ environment: d.options.environment, version: d.journal.header.version, ...c }),
+  return d.env.calls.call({ kind: 'migration', plugin: name, method, phase: 'migrate', signal }, (c) =>
+    fn({ environment: d.options.environment, version: d.journal.header.version, ...c }),
   );
 }
 
@@ -100,11 +99,14 @@ export async function migratePhase(run: RunScope, d: FlowDeps, applied: AppliedS
         const failure =
           original instanceof ReleaseError
             ? original
-            : new MigrationFailedError(`migration step ${name} failed: ${(original as Error)?.message ?? original}`, {
-                cause: original,
-                phase: 'migrate',
-                details: { step: name },
-              });
+            : new MigrationFailedError(
+                `migration step ${name} failed: ${(original as Error)?.message ?? original}`,
+                {
+                  cause: original,
+                  phase: 'migrate',
+                  details: { step: name },
+                },
+              );
         run.taken.push(`migration ${name} failed: ${failure.message}`);
         // The failed step may have half-applied (a backfill's first batches): its undo runs first.
         applied.push({ index, name, record: null });

@@ -1,6 +1,7 @@
 import { ConfigInvalidError } from '../errors.js';
 import type { JournalEntry, RunHeader } from '../store/types.js';
 import { runRelease, runRollback } from './flows.js';
+import type { Journal } from './journal.js';
 import { runRecovery } from './recovery.js';
 import { type EngineContext, execute, guardedJournal, lockOwner } from './run-start.js';
 import type { RunResult } from './types.js';
@@ -53,7 +54,7 @@ export async function resumeRun(
   return ctx.registry.track(
     (async () => {
       const lock = await store.lock(environment, lockOwner(runId));
-      let journal;
+      let journal: Journal;
       try {
         journal = guardedJournal(ctx, header, lock, await store.read(runId));
       } catch (err) {

@@ -276,8 +276,12 @@ export async function execute(
   } finally {
     ctx.registry.leave(journal.runId);
     await stopControl?.().catch(() => {});
-    await lock.release().catch((err: unknown) =>
-      logger.warn(`[${options.environment}] could not release the lock of ${journal.runId}: ${String(err)}`),
-    );
+    await lock
+      .release()
+      .catch((err: unknown) =>
+        logger.warn(
+          `[${options.environment}] could not release the lock of ${journal.runId}: ${String(err)}`,
+        ),
+      );
   }
 }

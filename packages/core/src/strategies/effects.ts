@@ -1,3 +1,4 @@
+import type { Weights } from '../target/types.js';
 import type {
   Action,
   ActionOutcome,
@@ -6,7 +7,6 @@ import type {
   PauseAction,
   ProvisionAction,
 } from './types.js';
-import type { Weights } from '../target/types.js';
 
 /**
  * A step of a strategy that yields one action and returns that action's outcome, typed: the engine
