@@ -120,4 +120,24 @@ describe('fencing: a run that lost its lease or its store stops acting', () => {
     expect((await f.env.target.describe()).pools.map((p) => [p.name, p.weight])).toEqual([['v2', 100]]);
     expect((await f.files.history('staging')).map((h) => h.version)).toEqual(['v1', 'v2']);
   });
+
+  it('a journal write that fails on a full disk stops the run with a typed error before any further target call', async () => {
+    const f = await fencedEnv();
+    const engine = f.make();
+    await engine.release({ version: 'v1' });
+    let changesAtFull = -1;
+    engine.on('action.finished', (e) => {
+      if (e.action.type === 'provision' && changesAtFull < 0) {
+        changesAtFull = f.changes.length;
+        f.control.diskFull = true;
+      }
+    });
+    const failure = engine.release({ version: 'v2' });
+    await expect(failure).rejects.toMatchObject({ code: 'CG_STORE_FAILED' });
+    await expect(failure).rejects.toThrow(/no space left on device/);
+    expect(f.changes.length).toBe(changesAtFull);
+    f.control.diskFull = false;
+    const result = await engine.resume(lastRun(f.env.events));
+    expect(result).toMatchObject({ status: 'succeeded', serving: 'v2' });
+  });
 });

@@ -3,6 +3,7 @@ import {
   type Lock,
   LockLostError,
   type Store,
+  StoreError,
   StoreUnavailableError,
   type Target,
 } from '../../src/index.js';
@@ -19,6 +20,8 @@ export function leaseStore(inner: Store) {
   const control = {
     /** Store calls fail with CG_STORE_UNAVAILABLE while true. */
     down: false,
+    /** Appends fail as on a full disk (a short write the store detected) while true. */
+    diskFull: false,
     /** Refused fenced writes, in order. */
     refused: [] as string[],
     /** Fires the holder's `lock.lost`, as a store does when a refresh finds another holder. */
@@ -62,6 +65,10 @@ export function leaseStore(inner: Store) {
     async append(runId, entry, fence): Promise<JournalEntry> {
       up('append');
       fenced(fence, `append ${entry.type} to ${runId}`);
+      if (control.diskFull)
+        throw new StoreError(`short write to runs/${runId}.jsonl: no space left on device`, {
+          plugin: 'file-store',
+        });
       return inner.append(runId, entry, fence);
     },
     async recordHistory(environment, entry, fence) {
