@@ -65,7 +65,9 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
     knownWeights: new Set(),
     emitRaw,
     calls: new PluginCalls(options.deadlines ?? {}, logger, (call) => reportAbandoned(ctx, call)),
-    // Control requests from other processes: `control.ts` subscribes here for each run.
+    // Seam for control requests from other processes (`control.ts`): called once a run holds its lock,
+    // it may subscribe with `store.watchControl` and act through `registry.promote/abort`; it returns
+    // the function that stops the subscription when the run ends.
     onRunLocked: undefined,
   };
 
