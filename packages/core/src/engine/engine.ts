@@ -145,13 +145,19 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
     plan: (o) => dryRun(ctx, o),
 
     async status() {
+      const problems: string[] = [];
       const [state, lock, listed] = await Promise.all([
         ctx.calls.call({ kind: 'target', plugin: target.name, method: 'describe', phase: 'status' }, (c) =>
           target.describe({ signal: c.signal }),
         ),
-        store.lockOwner(environment),
+        // A lock that cannot be read is reported, not thrown: status is what an operator reads first.
+        store.lockOwner(environment).catch((err: unknown) => {
+          problems.push(`could not read the lock of ${environment}: ${redactor.string(String(err))}`);
+          return undefined;
+        }),
         listRuns(ctx),
       ]);
+      if (listed.problem) problems.push(listed.problem);
       return {
         environment,
         serving: servingPool(state.pools)?.version,
@@ -159,7 +165,7 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
         lock,
         interrupted: listed.runs.filter((r) => r.status === undefined && r.runId !== lock?.runId),
         lastRun: listed.runs[0],
-        ...(listed.problem ? { problems: [listed.problem] } : {}),
+        ...(problems.length > 0 ? { problems } : {}),
       };
     },
 
