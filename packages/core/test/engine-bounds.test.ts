@@ -175,4 +175,25 @@ describe('bounds that a plugin cannot break', () => {
     ]);
     expect(await env.serving()).toBe('v1');
   });
+
+  it('close() is bounded even when a notifier never finishes closing', async () => {
+    env = await releaseEnv();
+    let closing = 0;
+    const engine = env.make({
+      notifiers: [
+        {
+          name: 'sticky',
+          notify: async () => {},
+          close: () => {
+            closing++;
+            return new Promise(() => {});
+          },
+        },
+      ],
+      deadlines: { closeMs: 200 },
+    });
+    await engine.close();
+    expect(closing).toBe(1);
+    expect(env.logger.lines.some((l) => l.includes('notifier sticky did not close'))).toBe(true);
+  });
 });
