@@ -178,6 +178,8 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
     on: (type, listener) => hub.on(type, listener),
     events: (o) => hub.stream(o),
 
+    drain: () => fanout.drain(closeMs),
+
     async close() {
       // Deliveries still in flight, then each notifier's own close: each wait bounded, whatever a notifier does.
       await fanout.drain(closeMs);

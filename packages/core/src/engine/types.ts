@@ -137,6 +137,18 @@ export interface ReleaseEngine {
   /** A run's manifest (versions, artifact hash, backups, migrations, verdicts, durations) from its journal. */
   manifest(runId: string): Promise<ReleaseManifest>;
   /**
+   * Waits for notifications still in flight, at most `deadlines.closeMs`, without closing anything: for
+   * a CLI that prints delivery failures before its result. The run's lock is not held meanwhile.
+   *
+   * @example
+   * ```ts
+   * const result = await engine.release({ version: 'v1.2.3' })
+   * await engine.drain()
+   * print(result)
+   * ```
+   */
+  drain(): Promise<void>;
+  /**
    * Waits for notifications still in flight (a run releases its lock without waiting for them), then
    * closes the notifiers; each wait is bounded by `deadlines.closeMs`, whatever a notifier does.
    */
