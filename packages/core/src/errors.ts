@@ -225,6 +225,12 @@ export class ControlInvalidError extends ReleaseError {
 /**
  * Every stable error code the SDK uses, in one list; `docs/operations.md`'s error table documents
  * exactly these (a test checks both ways).
+ *
+ * @example
+ * ```ts
+ * const exit: Partial<Record<ErrorCode, number>> = { CG_CONFIG_INVALID: 2, CG_LOCK_LOST: 5 }
+ * errorCodes.includes('CG_TIMEOUT') // true
+ * ```
  */
 export const errorCodes = [
   'CG_ERROR',
@@ -263,7 +269,14 @@ export type ErrorCode = (typeof errorCodes)[number];
 /** The same union, by its earlier name. */
 export type ReleaseErrorCode = ErrorCode;
 
-/** Whether a value is one of the SDK's error codes (for codes read back from a journal). */
+/**
+ * Whether a value is one of the SDK's error codes (for codes read back from a journal).
+ *
+ * @example
+ * ```ts
+ * const code = isErrorCode(recorded.code) ? recorded.code : 'CG_PLUGIN_FAILED'
+ * ```
+ */
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && (errorCodes as readonly string[]).includes(value);
 }

@@ -17,7 +17,14 @@ export interface DeliveryOptions {
   retry?: RetryOptions;
 }
 
-/** The defaults of {@link DeliveryOptions}. */
+/**
+ * The defaults of {@link DeliveryOptions}.
+ *
+ * @example
+ * ```ts
+ * createReleaseEngine({ ..., delivery: { ...deliveryDefaults, timeoutMs: 3_000 } })
+ * ```
+ */
 export const deliveryDefaults = Object.freeze({ timeoutMs: 10_000, retry: retryDefaults });
 
 /**

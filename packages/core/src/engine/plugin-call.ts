@@ -44,7 +44,14 @@ export interface PluginDeadlines {
   closeMs?: number;
 }
 
-/** The defaults of {@link PluginDeadlines}, in one place. */
+/**
+ * The defaults of {@link PluginDeadlines}, in one place.
+ *
+ * @example
+ * ```ts
+ * createReleaseEngine({ ..., deadlines: { targetMs: pluginDeadlineDefaults.targetMs / 2 } })
+ * ```
+ */
 export const pluginDeadlineDefaults = Object.freeze({
   targetMs: 600_000,
   verifierMs: 120_000,
