@@ -53,16 +53,23 @@ export { describeAction, formatWeights } from './engine/actions.js';
 export type { DatabaseRollbackContext, ReleaseEngineOptions } from './engine/config.js';
 export { createReleaseEngine, knownGoodVersions, migrationsSince } from './engine/engine.js';
 export type { EventListener, EventStreamOptions } from './engine/events.js';
-export type { DeliveryOptions } from './engine/fanout.js';
+export { type DeliveryOptions, deliveryDefaults } from './engine/fanout.js';
 export { buildManifest, type ReleaseManifest } from './engine/manifest.js';
 export type { MetricsOptions, ReleaseMetrics } from './engine/metrics.js';
+export {
+  type AbandonedCall,
+  type PluginDeadlines,
+  type PluginKind,
+  pluginDeadlineDefaults,
+} from './engine/plugin-call.js';
 export {
   pickBackup,
   type RecoverOptions,
   type RecoveryContext,
   type RecoveryOptions,
   recoveryDefaults,
-} from './engine/recovery.js';
+} from './engine/recovery-options.js';
+export type { RunData } from './engine/run-data.js';
 export type {
   EngineStatus,
   Plan,
@@ -136,6 +143,17 @@ export type {
   RunSummary,
   Store,
 } from './store/types.js';
+// Typed strategy authoring: `const pool = yield* provision({...})`
+export {
+  act,
+  analyze,
+  type Effect,
+  pause,
+  promote,
+  provision,
+  retire,
+  route,
+} from './strategies/effects.js';
 export { restoreVersion, servingPool } from './strategies/restore.js';
 export type { RollingOptions } from './strategies/rolling.js';
 // Strategies

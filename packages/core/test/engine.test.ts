@@ -281,6 +281,8 @@ describe('release engine on the embedded local target', () => {
     });
     const result = await engine.release({ version: 'v1' });
     expect(result.status).toBe('succeeded');
+    // The run does not wait for deliveries; close() does, within its bound.
+    await engine.close();
     expect(delivered).toEqual(['run.finished']);
     const failures = env.events.filter((e) => e.type === 'notification.failed');
     expect(new Set(failures.map((f) => f.type === 'notification.failed' && f.notifier))).toEqual(

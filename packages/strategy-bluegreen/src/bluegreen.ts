@@ -1,8 +1,14 @@
 import {
-  type ActionOutcome,
   type ActionPlan,
   type AnalyzeAction,
+  analyze,
+  type Effect,
   type PoolState,
+  pause,
+  promote,
+  provision,
+  retire,
+  route,
   type Strategy,
   type StrategyInput,
   servingPool,
@@ -17,17 +23,13 @@ const COLOURS = ['blue', 'green'] as const;
 const idleColour = (serving: string | undefined): string =>
   serving === COLOURS[0] ? COLOURS[1] : COLOURS[0];
 
-/** Whether an approval asked to skip every remaining step (`engine.promote(id, { full: true })`). */
-const skipsRest = (outcome: ActionOutcome): boolean => 'resumedBy' in outcome && outcome.full === true;
-
-function analyzeAction(name: string, pool: string, analysis: PromotionAnalysis): AnalyzeAction {
-  return {
-    type: 'analyze',
+function analyzeAction(name: string, pool: string, analysis: PromotionAnalysis): Effect<AnalyzeAction> {
+  return analyze({
     name,
     pools: [pool],
     ...(analysis.verifiers ? { verifiers: [...analysis.verifiers] } : {}),
     ...(analysis.gate ? { gate: structuredClone(analysis.gate) } : {}),
-  };
+  });
 }
 
 /**
@@ -76,39 +78,38 @@ export function blueGreen(options: BlueGreenOptions = {}) {
       // Only the stable colour may take traffic while the preview comes up (a half-finished switch
       // made by hand, say): the preview is not seen by production before it passed its analysis.
       if (stable && state.pools.some((p) => p.name !== stable.name && p.weight > 0)) {
-        yield { type: 'route', weights: { [stable.name]: 100 } };
+        yield* route({ [stable.name]: 100 });
       }
       // A preview colour left running another version (an earlier failed release) goes first.
       const leftover = state.pools.find((p) => p.name === preview);
-      if (leftover && leftover.version !== version) yield { type: 'retire', pool: preview };
+      if (leftover && leftover.version !== version) yield* retire(preview);
 
-      yield { type: 'provision', pool: preview, version, replicas };
-      if (o.pre) yield analyzeAction('pre-promotion', preview, o.pre);
+      yield* provision({ pool: preview, version, replicas });
+      if (o.pre) yield* analyzeAction('pre-promotion', preview, o.pre);
 
       let full = false;
       if (!o.autoPromotion) {
-        const approval = yield {
-          type: 'pause',
+        const approval = yield* pause({
           reason: `${version} is ready in ${preview}; engine.promote(runId) switches all traffic to it`,
-        };
-        full = skipsRest(approval);
+        });
+        // An approval may ask to skip every remaining step (`engine.promote(id, { full: true })`).
+        full = approval.full === true;
       }
 
       // The switch: one route call moves every request at once.
-      yield { type: 'route', weights: { [preview]: 100 } };
-      if (o.post && !full) yield analyzeAction('post-promotion', preview, o.post);
-      yield { type: 'promote', pool: preview };
+      yield* route({ [preview]: 100 });
+      if (o.post && !full) yield* analyzeAction('post-promotion', preview, o.post);
+      yield* promote(preview);
 
       const old = state.pools.filter((p) => p.name !== preview);
       if (old.length === 0) return;
       if (stable && o.scaleDownDelayMs > 0) {
-        yield {
-          type: 'pause',
+        yield* pause({
           durationMs: o.scaleDownDelayMs,
           reason: `scale-down delay: ${stable.name} (${stable.version}) stays warm for an instant switch back`,
-        };
+        });
       }
-      for (const p of old) yield { type: 'retire', pool: p.name };
+      for (const p of old) yield* retire(p.name);
     },
 
     *undo(input: UndoInput): ActionPlan {
@@ -125,33 +126,32 @@ export function blueGreen(options: BlueGreenOptions = {}) {
         // Nothing runs `to` any more (the scale-down delay is over): bring it up in the idle colour.
         const occupant = state.pools.find((p) => p.name === pool);
         if (occupant) {
-          if (occupant.weight > 0 && serving) yield { type: 'route', weights: { [serving.name]: 100 } };
-          yield { type: 'retire', pool };
+          if (occupant.weight > 0 && serving) yield* route({ [serving.name]: 100 });
+          yield* retire(pool);
           retired.add(pool);
         }
       }
       if (!warm || warm.replicas < replicas || warm.ready < replicas) {
-        yield { type: 'provision', pool, version: to, replicas };
+        yield* provision({ pool, version: to, replicas });
       }
       const others = state.pools.filter((p) => p.name !== pool && !retired.has(p.name));
       if ((warm?.weight ?? 0) !== 100 || others.some((p) => p.weight > 0)) {
         // The switch back: one route call, to a colour that is already up.
-        yield { type: 'route', weights: { [pool]: 100 } };
+        yield* route({ [pool]: 100 });
       }
-      yield { type: 'promote', pool };
+      yield* promote(pool);
 
       // A preview that never had traffic goes at once; a colour that served is kept for inspection.
       const served = others.filter((p) => p.weight > 0);
-      for (const p of others) if (p.weight === 0) yield { type: 'retire', pool: p.name };
+      for (const p of others) if (p.weight === 0) yield* retire(p.name);
       if (served.length === 0) return;
       if (o.abortScaleDownDelayMs > 0) {
-        yield {
-          type: 'pause',
+        yield* pause({
           durationMs: o.abortScaleDownDelayMs,
           reason: `abort scale-down delay: ${served.map((p) => `${p.name} (${p.version})`).join(', ')} kept for inspection`,
-        };
+        });
       }
-      for (const p of served) yield { type: 'retire', pool: p.name };
+      for (const p of served) yield* retire(p.name);
     },
   } satisfies Strategy;
 }

@@ -121,7 +121,7 @@ const gateDurations: ReadonlyArray<[keyof GateOptions, boolean]> = [
 const gateFields = new Set<string>([...gateIntegers, ...gateDurations].map(([f]) => f).concat('dryRun'));
 
 /** The same rules core's gate applies when it runs, checked when the strategy is made. */
-function checkGate(field: string, gate: unknown): void {
+function checkGate(field: string, gate: unknown): asserts gate is GateOptions {
   if (!isRecord(gate)) throw invalid(field, 'an object of gate options', gate);
   for (const key of Object.keys(gate))
     if (!gateFields.has(key)) throw invalid(`${field}.${key}`, 'a known gate option', key);
@@ -141,6 +141,15 @@ function checkGate(field: string, gate: unknown): void {
     throw invalid(`${field}.dryRun`, 'an array of verifier names', dry);
 }
 
+function checkVerifierNames(field: string, names: unknown): asserts names is string[] {
+  if (
+    !Array.isArray(names) ||
+    names.length === 0 ||
+    names.some((n) => typeof n !== 'string' || n.trim() === '')
+  )
+    throw invalid(field, 'a non-empty array of verifier names', names);
+}
+
 function analysis(field: string, value: unknown): PromotionAnalysis | undefined {
   if (value === false) return undefined;
   if (value === undefined) return {};
@@ -148,19 +157,12 @@ function analysis(field: string, value: unknown): PromotionAnalysis | undefined 
   for (const key of Object.keys(value))
     if (key !== 'verifiers' && key !== 'gate') throw invalid(`${field}.${key}`, 'verifiers or gate', key);
   const { verifiers, gate } = value;
-  if (verifiers !== undefined) {
-    if (
-      !Array.isArray(verifiers) ||
-      verifiers.length === 0 ||
-      verifiers.some((n) => typeof n !== 'string' || n.trim() === '')
-    )
-      throw invalid(`${field}.verifiers`, 'a non-empty array of verifier names', verifiers);
-  }
+  if (verifiers !== undefined) checkVerifierNames(`${field}.verifiers`, verifiers);
   if (gate !== undefined) checkGate(`${field}.gate`, gate);
   // A copy, so that changing the caller's object later cannot change a plan being replayed.
   return structuredClone({
-    ...(verifiers !== undefined ? { verifiers: verifiers as string[] } : {}),
-    ...(gate !== undefined ? { gate: gate as GateOptions } : {}),
+    ...(verifiers !== undefined ? { verifiers } : {}),
+    ...(gate !== undefined ? { gate } : {}),
   });
 }
 

@@ -2,6 +2,7 @@ import {
   type ActionPlan,
   type AnalyzeAction,
   type PoolState,
+  pause,
   poolName,
   type Strategy,
   type StrategyInput,
@@ -117,12 +118,11 @@ export function canary(options: CanaryOptions = {}): CanaryStrategy {
         scale = 'matchTrafficWeight' in s ? undefined : s;
         yield* resize();
       } else if ('pause' in step) {
-        const outcome = yield {
-          type: 'pause',
+        const outcome = yield* pause({
           ...(step.pause.durationMs !== undefined ? { durationMs: step.pause.durationMs } : {}),
           reason: `canary at ${weight}%`,
-        };
-        if ((outcome as { full?: boolean } | undefined)?.full) break;
+        });
+        if (outcome.full) break;
       } else {
         const a = step.analysis;
         const action: AnalyzeAction = {

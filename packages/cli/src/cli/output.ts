@@ -182,6 +182,11 @@ function renderEvent(e: ReleaseEvent, o: Output): string | undefined {
       return o.paint(`    backup by ${e.provider} failed: ${e.error.code}: ${e.error.message}`, 'red');
     case 'notification.failed':
       return o.paint(`    notification ${e.eventType} to ${e.notifier} failed: ${e.error.message}`, 'yellow');
+    case 'plugin.abandoned':
+      return o.paint(
+        `    ${e.pluginKind} ${e.plugin}: ${e.method} abandoned after ${e.afterMs} ms (${e.reason})`,
+        'yellow',
+      );
     case 'run.finished':
       return undefined; // the command prints the result
   }

@@ -103,6 +103,8 @@ function eventLine(e: ReleaseEvent): string | undefined {
       return `backup by ${e.provider} FAILED: ${e.error.message}`;
     case 'notification.failed':
       return `notifier ${e.notifier} could not deliver ${e.eventType}: ${e.error.message}`;
+    case 'plugin.abandoned':
+      return `${e.pluginKind} ${e.plugin}: ${e.method} abandoned after ${e.afterMs} ms (${e.reason})`;
     case 'run.finished':
       return `${e.status}: serving ${e.serving ?? 'nothing'}${e.reason ? ` (${e.reason})` : ''}`;
   }

@@ -1,48 +1,72 @@
 import { runGate } from '../analysis/gate.js';
 import type { AnalysisResult, GateOptions, Verifier } from '../analysis/types.js';
-import {
-  CapabilityMissingError,
-  ConfigInvalidError,
-  TargetOperationError,
-  wrapPluginError,
-} from '../errors.js';
+import { CapabilityMissingError, ConfigInvalidError, TargetOperationError } from '../errors.js';
 import type { Phase } from '../events/types.js';
 import type { Logger } from '../logger.js';
+import { checkPoolName, checkReplicas, checkVersion, checkWeights } from '../rules.js';
 import type { Action, ActionOutcome, PauseOutcome } from '../strategies/types.js';
 import type { PoolState, Target, Weights } from '../target/types.js';
-import { type RetryOptions, withRetry } from '../util/retry.js';
+import { type RetryOptions, retryDefaults } from '../util/retry.js';
 import { sleep } from '../util/time.js';
+import type { PluginCalls } from './plugin-call.js';
 
 /** What executing an action needs from the engine. */
 export interface ActionEnv {
   environment: string;
   target: Target;
+  /** The engine's verifiers, each call bounded by the engine's verifier deadline. */
   verifiers: readonly Verifier[];
   logger: Logger;
   retry: RetryOptions | undefined;
+  /** The one wrapper every plugin call goes through (deadline, scoped logger, tagged errors). */
+  calls: PluginCalls;
   /** Waits for `engine.promote(runId)`; resolves with how the pause ended. */
   waitForApproval(signal: AbortSignal): Promise<{ full: boolean }>;
   onWeights(weights: Record<string, number>): void;
   onAnalysis(result: AnalysisResult, version: string): void;
 }
 
-/** Calls a target operation with retries of retryable failures, tagging errors with the target and phase. */
-export async function targetCall<T>(
+/**
+ * Calls a target operation through the engine's plugin wrapper: bounded by the target deadline, with
+ * retries of retryable failures inside it, errors tagged with the target and phase.
+ */
+export function targetCall<T>(
   env: ActionEnv,
   phase: Phase,
   what: string,
-  fn: () => Promise<T>,
+  fn: (ctx: { signal: AbortSignal; logger: Logger }) => Promise<T>,
   signal: AbortSignal,
 ): Promise<T> {
-  try {
-    return await withRetry(fn, env.retry, signal, (err, attempt) =>
-      env.logger.warn(`target ${env.target.name}: ${what} failed (attempt ${attempt}), retrying`, {
-        error: err instanceof Error ? err.message : String(err),
-      }),
-    );
-  } catch (err) {
-    throw wrapPluginError(err, `target ${env.target.name}`, phase);
-  }
+  return env.calls.call(
+    {
+      kind: 'target',
+      plugin: env.target.name,
+      method: what,
+      phase,
+      signal,
+      retry: env.retry ?? retryDefaults,
+    },
+    fn,
+  );
+}
+
+/** Verifiers whose every measurement goes through the engine's plugin wrapper. */
+export function boundVerifiers(verifiers: readonly Verifier[], calls: PluginCalls): Verifier[] {
+  return verifiers.map((v) => ({
+    name: v.name,
+    verify: (ctx) =>
+      calls.call(
+        {
+          kind: 'verifier',
+          plugin: v.name,
+          method: 'verify',
+          phase: 'analysis',
+          signal: ctx.signal,
+          untagged: true,
+        },
+        ({ signal, logger }) => v.verify({ ...ctx, signal, logger }),
+      ),
+  }));
 }
 
 /** Runs an analysis gate against some pools (or the target's front endpoint). */
@@ -102,11 +126,7 @@ export async function executeAction(
         env,
         phase,
         `provision ${action.pool}`,
-        () =>
-          target.provision(
-            { pool: action.pool, version: action.version, replicas: action.replicas },
-            { signal, logger: env.logger },
-          ),
+        (c) => target.provision({ pool: action.pool, version: action.version, replicas: action.replicas }, c),
         signal,
       );
     case 'route': {
@@ -115,18 +135,18 @@ export async function executeAction(
         throw new CapabilityMissingError(
           `target ${target.name} cannot route traffic, which this strategy needs`,
         );
-      await targetCall(
-        env,
-        phase,
-        'route',
-        () => route(action.weights, { signal, logger: env.logger }),
-        signal,
-      );
+      await targetCall(env, phase, 'route', (c) => route(action.weights, c), signal);
       env.onWeights(action.weights);
       return { weights: action.weights };
     }
     case 'analyze': {
-      const state = await targetCall(env, phase, 'describe', () => target.describe({ signal }), signal);
+      const state = await targetCall(
+        env,
+        phase,
+        'describe',
+        (c) => target.describe({ signal: c.signal }),
+        signal,
+      );
       const pools = action.pools
         ? action.pools.map((n) => {
             const p = state.pools.find((x) => x.name === n);
@@ -161,7 +181,13 @@ export async function executeAction(
       }
     }
     case 'promote': {
-      const state = await targetCall(env, phase, 'describe', () => target.describe({ signal }), signal);
+      const state = await targetCall(
+        env,
+        phase,
+        'describe',
+        (c) => target.describe({ signal: c.signal }),
+        signal,
+      );
       const pool = state.pools.find((p) => p.name === action.pool);
       if (!pool)
         throw new TargetOperationError(
@@ -170,13 +196,7 @@ export async function executeAction(
       return { pool: pool.name, version: pool.version };
     }
     case 'retire':
-      await targetCall(
-        env,
-        phase,
-        `retire ${action.pool}`,
-        () => target.retire(action.pool, { signal, logger: env.logger }),
-        signal,
-      );
+      await targetCall(env, phase, `retire ${action.pool}`, (c) => target.retire(action.pool, c), signal);
       return { pool: action.pool };
   }
 }
@@ -208,5 +228,45 @@ export function describeAction(action: Action): string {
       return `promote ${action.pool}`;
     case 'retire':
       return `retire ${action.pool}`;
+  }
+}
+
+/**
+ * Checks an action a strategy yielded against core's rules before any target sees it: pool names,
+ * versions, replica counts (0 scales a pool down), weights (`{}` is maintenance), analysis names.
+ * A bad action is a `CG_CONFIG_INVALID` error naming the strategy.
+ */
+export function checkAction(action: Action, strategy: string): void {
+  const ctx = { plugin: strategy };
+  const what = `strategy ${strategy}: ${String((action as { type?: unknown })?.type)}`;
+  switch (action?.type) {
+    case 'provision':
+      checkPoolName(action.pool, `${what} pool`, ctx);
+      checkVersion(action.version, `${what} version`, ctx);
+      checkReplicas(action.replicas, `${what} replicas`, { ...ctx, min: 0 });
+      return;
+    case 'route':
+      checkWeights(action.weights, `${what} weights`, ctx);
+      return;
+    case 'analyze':
+      if (typeof action.name !== 'string' || action.name === '' || action.name.length > 128)
+        throw new ConfigInvalidError(`${what} needs a name of 1-128 characters`, ctx);
+      for (const p of action.pools ?? []) checkPoolName(p, `${what} pool`, ctx);
+      return;
+    case 'pause':
+      if (
+        action.durationMs !== undefined &&
+        (typeof action.durationMs !== 'number' ||
+          !Number.isFinite(action.durationMs) ||
+          action.durationMs < 0)
+      )
+        throw new ConfigInvalidError(`${what} durationMs must be a number of milliseconds >= 0`, ctx);
+      return;
+    case 'promote':
+    case 'retire':
+      checkPoolName(action.pool, `${what} pool`, ctx);
+      return;
+    default:
+      throw new ConfigInvalidError(`${what} is not an action the engine knows`, ctx);
   }
 }

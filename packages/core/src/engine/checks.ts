@@ -5,7 +5,9 @@ import type { Logger } from '../logger.js';
 import { resolveSteps } from '../migrations/steps.js';
 import { servingPool } from '../strategies/restore.js';
 import { checkVersion, type ReleaseEngineOptions } from './config.js';
-import { pickBackup, type RecoverOptions, type RecoveryPlan } from './recovery.js';
+import type { PluginCalls } from './plugin-call.js';
+import { pickBackup, type RecoverOptions, type RecoveryPlan } from './recovery-options.js';
+import type { RunData } from './run-data.js';
 import type { ReleaseOptions } from './types.js';
 
 /**
@@ -17,8 +19,8 @@ export async function checkReleaseExtras(
   logger: Logger,
   o: ReleaseOptions,
   version: string,
-): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
+): Promise<RunData> {
+  const out: RunData = {};
   if (o.migrations !== undefined) {
     if (o.migration !== undefined)
       throw new ConfigInvalidError('pass either a migration record or migration steps, not both');
@@ -46,6 +48,7 @@ export async function checkReleaseExtras(
  */
 export async function validateRecovery(
   options: ReleaseEngineOptions,
+  calls: PluginCalls,
   o: RecoverOptions,
 ): Promise<{ version: string; data: RecoveryPlan }> {
   if (o?.confirm !== 'CONFIRM') {
@@ -59,9 +62,17 @@ export async function validateRecovery(
   if (!provider)
     throw new ConfigInvalidError('recover() needs the engine option backup; nothing was changed');
   if (o.version !== undefined) checkVersion(o.version, 'recovery version');
-  const ctx = o.signal ? { signal: o.signal } : {};
-  const backup = pickBackup(await provider.list(ctx), o.backup);
-  const stable = servingPool((await options.target.describe(ctx)).pools);
+  const signal = o.signal;
+  const list = await calls.call(
+    { kind: 'backup', plugin: provider.name, method: 'list', phase: 'preflight', signal },
+    (c) => provider.list(c),
+  );
+  const backup = pickBackup(list, o.backup);
+  const state = await calls.call(
+    { kind: 'target', plugin: options.target.name, method: 'describe', phase: 'preflight', signal },
+    (c) => options.target.describe({ signal: c.signal }),
+  );
+  const stable = servingPool(state.pools);
   const lastGood = (await options.store.history(options.environment)).findLast(
     (h) => h.status === 'succeeded' && h.serving,
   )?.serving;

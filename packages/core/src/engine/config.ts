@@ -6,12 +6,14 @@ import { ConfigInvalidError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkCatalog, type MigrationStep } from '../migrations/steps.js';
 import type { Notifier } from '../notify/types.js';
+import { checkIdentifier, checkReplicas, checkVersion as checkRuleVersion } from '../rules.js';
 import type { Store } from '../store/types.js';
 import type { Strategy } from '../strategies/types.js';
 import type { Target } from '../target/types.js';
 import type { RetryOptions } from '../util/retry.js';
 import type { DeliveryOptions } from './fanout.js';
-import type { RecoveryOptions } from './recovery.js';
+import { type PluginDeadlines, pluginDeadlineDefaults } from './plugin-call.js';
+import type { RecoveryOptions } from './recovery-options.js';
 
 /** What the database-rollback hook receives: the migration records of the releases being undone. */
 export interface DatabaseRollbackContext {
@@ -44,6 +46,12 @@ export interface ReleaseEngineOptions {
   notifiers?: Notifier[];
   /** Delivery timeouts and retries of notifiers. @default { timeoutMs: 10_000 } */
   delivery?: DeliveryOptions;
+  /**
+   * The engine's own deadline for each kind of plugin call (target, verifier, backup, migration,
+   * database rollback, recovery hooks) and for `close()`: the engine stops waiting when it passes,
+   * whatever the plugin does. @default see {@link PluginDeadlines}
+   */
+  deadlines?: PluginDeadlines;
   /** Replicas at full size. @default the serving pool's size, or 2 on a first release */
   replicas?: number;
   /** prom-client registry, or `false` for no metrics. @default prom-client's global registry */
@@ -78,16 +86,12 @@ export interface ReleaseEngineOptions {
   manifestDir?: string;
 }
 
-const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-/** Checks a version string; the same rule as pool and run names, plus `+` for build metadata. */
+/**
+ * Checks a version string with core's rules (letters, digits, `.`, `_`, `+`, `-`, at most
+ * `rules.versionMaxLength` characters, so every strategy's pool name for it stays valid).
+ */
 export function checkVersion(version: unknown, what = 'version'): string {
-  if (typeof version !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/.test(version)) {
-    throw new ConfigInvalidError(
-      `${what} ${JSON.stringify(version)} is not valid: use 1-128 letters, digits, '.', '_', '+' or '-', e.g. "v1.2.3"`,
-    );
-  }
-  return version;
+  return checkRuleVersion(version, what);
 }
 
 function need(cond: unknown, message: string): asserts cond {
@@ -99,10 +103,7 @@ const isFn = (v: unknown) => typeof v === 'function';
 /** Validates engine options before anything runs: every problem is a `CG_CONFIG_INVALID` error. */
 export function validateOptions(o: ReleaseEngineOptions): void {
   need(o && typeof o === 'object', 'createReleaseEngine needs an options object');
-  need(
-    typeof o.environment === 'string' && namePattern.test(o.environment),
-    `environment ${JSON.stringify(o.environment)} is not valid: use letters, digits, '.', '_' or '-', e.g. "production"`,
-  );
+  checkIdentifier(o.environment, 'environment');
   const t = o.target;
   need(t && typeof t.name === 'string', 'target is required: pass localTarget(...) or another Target');
   need(
@@ -147,11 +148,7 @@ export function validateOptions(o: ReleaseEngineOptions): void {
       `backup ${b.name} must implement create, list, verify and restore`,
     );
   }
-  if (o.replicas !== undefined)
-    need(
-      Number.isInteger(o.replicas) && o.replicas >= 1 && o.replicas <= 1000,
-      `replicas must be an integer from 1 to 1000, got ${o.replicas}`,
-    );
+  if (o.replicas !== undefined) checkReplicas(o.replicas, 'replicas');
   for (const v of o.knownVersions ?? []) checkVersion(v, 'knownVersions entry');
   for (const s2 of o.secrets ?? []) need(typeof s2 === 'string', 'secrets must be strings');
   if (o.databaseRollback !== undefined) need(isFn(o.databaseRollback), 'databaseRollback must be a function');
@@ -172,6 +169,24 @@ export function validateOptions(o: ReleaseEngineOptions): void {
       'recovery.integrity must be presence, checksum or scan',
     );
   }
+  if (o.deadlines !== undefined) {
+    need(o.deadlines && typeof o.deadlines === 'object', 'deadlines must be an object of milliseconds');
+    for (const [k, v] of Object.entries(o.deadlines)) {
+      need(
+        k in pluginDeadlineDefaults,
+        `deadlines.${k} is not an option (known: ${Object.keys(pluginDeadlineDefaults).join(', ')})`,
+      );
+      need(
+        v === undefined || (typeof v === 'number' && Number.isFinite(v) && v > 0),
+        `deadlines.${k} must be a number of milliseconds > 0, got ${String(v)}`,
+      );
+    }
+  }
+  const delivery = o.delivery?.timeoutMs;
+  need(
+    delivery === undefined || (typeof delivery === 'number' && Number.isFinite(delivery) && delivery > 0),
+    `delivery.timeoutMs must be a number of milliseconds > 0, got ${String(delivery)}`,
+  );
   if (o.manifestDir !== undefined)
     need(typeof o.manifestDir === 'string' && o.manifestDir !== '', 'manifestDir must be a directory path');
 }

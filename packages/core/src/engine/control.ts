@@ -55,31 +55,29 @@ export function applyControl(request: ControlRequest, run: RunControls): Control
 }
 
 /**
- * Subscribes a run to its control requests once it holds `lock`, and returns a lock whose `release()`
- * stops the subscription first: no request is consumed by a run that no longer holds the environment.
+ * Subscribes a run to its control requests once it holds `lock`; returns the function that stops the
+ * subscription (called before the lock is released: no request is consumed by a run that no longer
+ * holds the environment).
  */
-export async function controlRun(store: Store, lock: Lock, run: RunControls): Promise<Lock> {
-  const sub = await store.watchControl(run.environment, run.runId, async (request) => {
-    const outcome = applyControl(request, run);
-    const line = `${request.action}${request.full ? ' --full' : ''} requested from another process (request ${request.id}${request.by ? ` by ${request.by}` : ''}): ${outcome.applied ? 'applied' : 'not applied'}`;
-    run.logger.info(`[${run.environment}] ${line}`);
-    await run
-      .note(line, {
-        control: { id: request.id, action: request.action, applied: outcome.applied, reason: request.reason },
-      })
-      .catch((err) => run.logger.warn(`[${run.environment}] could not journal ${line}: ${String(err)}`));
-    return outcome;
-  });
-  return {
-    environment: lock.environment,
-    owner: lock.owner,
-    token: lock.token,
-    lost: lock.lost,
-    async release() {
-      await sub.stop();
-      await lock.release();
-    },
-  };
+export async function watchRunControl(
+  store: Store,
+  _lock: Lock,
+  run: RunControls,
+): Promise<() => Promise<void>> {
+  const sub = await store.watchControl(run.environment, run.runId, (request) => handleControl(request, run));
+  return () => sub.stop();
+}
+
+async function handleControl(request: ControlRequest, run: RunControls): Promise<ControlOutcome> {
+  const outcome = applyControl(request, run);
+  const line = `${request.action}${request.full ? ' --full' : ''} requested from another process (request ${request.id}${request.by ? ` by ${request.by}` : ''}): ${outcome.applied ? 'applied' : 'not applied'}`;
+  run.logger.info(`[${run.environment}] ${line}`);
+  await run
+    .note(line, {
+      control: { id: request.id, action: request.action, applied: outcome.applied, reason: request.reason },
+    })
+    .catch((err) => run.logger.warn(`[${run.environment}] could not journal ${line}: ${String(err)}`));
+  return outcome;
 }
 
 /** Options of {@link lockSuperseding}. */

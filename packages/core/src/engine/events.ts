@@ -1,5 +1,12 @@
 import type { ReleaseEvent, ReleaseEventOf, ReleaseEventType } from '../events/types.js';
 
+/** An event as the engine's code emits it: the engine adds the run, environment, kind and time. */
+export type EventInput = ReleaseEvent extends infer E
+  ? E extends ReleaseEvent
+    ? Omit<E, 'runId' | 'environment' | 'kind' | 'time'>
+    : never
+  : never;
+
 /** A listener of one event type, or of every type with `'*'`. */
 export type EventListener<T extends ReleaseEventType | '*'> = (
   event: T extends ReleaseEventType ? ReleaseEventOf<T> : ReleaseEvent,

@@ -131,7 +131,7 @@ export async function runRollback(d: FlowDeps, resumed: boolean): Promise<RunRes
     const pre = await run.preflight(d.signal);
     from = pre.stable?.version;
     backupId = await run.phase('backup', () => run.backup('pre-rollback', from, d.signal));
-    const migrations = ((h.data as { migrations?: unknown[] } | undefined)?.migrations ?? []) as unknown[];
+    const migrations = [...(h.data?.migrations ?? [])];
     const hook = d.options.databaseRollback;
     if (migrations.length > 0 && !hook && migrations.every(isStepsRecord)) {
       await run.phase('database-rollback', () => undoRecorded(d, migrations.filter(isStepsRecord)));
@@ -139,14 +139,16 @@ export async function runRollback(d: FlowDeps, resumed: boolean): Promise<RunRes
     } else if (migrations.length > 0 && hook) {
       await run.phase('database-rollback', () =>
         d.journal.step('database-rollback', async () => {
-          await hook({
-            environment: h.environment,
-            from,
-            to,
-            migrations,
-            signal: d.signal,
-            logger: d.logger,
-          });
+          await d.env.calls.call(
+            {
+              kind: 'databaseRollback',
+              plugin: 'databaseRollback',
+              method: 'databaseRollback',
+              phase: 'database-rollback',
+              signal: d.signal,
+            },
+            (c) => hook({ environment: h.environment, from, to, migrations, ...c }),
+          );
           return { migrations: migrations.length };
         }),
       );

@@ -17,6 +17,8 @@ export interface ReleaseMetrics {
   verdicts: Counter<'environment' | 'verdict'>;
   notificationFailures: Counter<'environment' | 'notifier'>;
   backups: Counter<'environment' | 'outcome'>;
+  /** Plugin calls the engine stopped waiting for (deadline passed, or the run was aborted). */
+  abandonedCalls: Counter<'environment' | 'kind' | 'plugin' | 'method'>;
 }
 
 function getOrCreate<T>(registry: Registry, name: string, make: () => T): T {
@@ -103,6 +105,17 @@ export function createReleaseMetrics(options: MetricsOptions = {}): ReleaseMetri
           name: `${p}backups_total`,
           help: 'Backups taken by the engine',
           labelNames: ['environment', 'outcome'],
+          registers,
+        }),
+    ),
+    abandonedCalls: getOrCreate(
+      registry,
+      `${p}plugin_calls_abandoned_total`,
+      () =>
+        new Counter({
+          name: `${p}plugin_calls_abandoned_total`,
+          help: 'Plugin calls the engine stopped waiting for: their deadline passed or the run was aborted',
+          labelNames: ['environment', 'kind', 'plugin', 'method'],
           registers,
         }),
     ),

@@ -1,138 +1,12 @@
 import { lstat, rename } from 'node:fs/promises';
-import type { BackupInfo, BackupVerification, RestoreResult, VerifyLevel } from '../backup/types.js';
-import { BackupCorruptError, BackupNotFoundError, ConfigInvalidError, wrapPluginError } from '../errors.js';
+import type { BackupVerification, RestoreResult } from '../backup/types.js';
+import { BackupCorruptError, StoreError } from '../errors.js';
 import type { RunStatus } from '../events/types.js';
-import type { Logger } from '../logger.js';
-import type { Target } from '../target/types.js';
 import { poolName } from '../target/types.js';
 import { targetCall } from './actions.js';
-import { type FlowDeps, RunScope } from './run-scope.js';
+import { type RecoveryContext, type RecoveryPlan, recoveryDefaults } from './recovery-options.js';
+import { type FlowDeps, message, RunScope } from './run-scope.js';
 import type { RunResult } from './types.js';
-
-/**
- * What the recovery's `stop` and `start` hooks receive.
- *
- * @example
- * ```ts
- * const start = async ({ target, pool, version, replicas, signal }: RecoveryContext) => {
- *   await target.provision({ pool, version, replicas }, { signal })
- * }
- * ```
- */
-export interface RecoveryContext {
-  environment: string;
-  /** The version the service runs after the recovery. */
-  version: string;
-  /** The pool that serves it. */
-  pool: string;
-  replicas: number;
-  target: Target;
-  signal: AbortSignal;
-  logger: Logger;
-}
-
-/**
- * How the engine's `recover()` stops and starts the service and where its data lives (the engine's
- * `recovery` option). The backup provider restores its own components (the database, the vector index,
- * the configuration: `rocksdbBackup({ extras: { config } })`); `data` lists directories the engine
- * itself moves aside first, as the runbook's `mv data data.pre-recovery.<time>`.
- *
- * @example
- * ```ts
- * const recovery: RecoveryOptions = {
- *   stop: async () => { await exec('systemctl stop codegraph') },
- *   start: async () => { await exec('systemctl start codegraph') },
- *   data: ['/opt/codegraph/data/vector'],
- *   integrity: 'scan',
- * }
- * ```
- */
-export interface RecoveryOptions {
-  /**
-   * Stops the service so its data can be replaced. Runs again on resume: make it idempotent.
-   * @default all traffic drained (`route({})`, the front answers 503), then every pool of the target scaled
-   * to 0 replicas through `provision`
-   */
-  stop?: (ctx: RecoveryContext) => Promise<void>;
-  /**
-   * Starts the service on the restored data. Runs again on resume: make it idempotent.
-   * @default the pool `poolName(version)` provisioned at `replicas` and given all traffic
-   */
-  start?: (ctx: RecoveryContext) => Promise<void>;
-  /** Directories moved aside to `<dir>.pre-recovery.<YYYYmmdd_HHMMSS>` before the restore; never deleted. @default [] */
-  data?: string[];
-  /** Depth of the integrity check of the restored backup (`BackupProvider.verify`). @default 'checksum' */
-  integrity?: VerifyLevel;
-}
-
-/** The defaults of {@link RecoveryOptions}, in one place. */
-export const recoveryDefaults = { data: [] as string[], integrity: 'checksum' as VerifyLevel } as const;
-
-/**
- * Arguments of `engine.recover()`.
- *
- * @example
- * ```ts
- * const options: RecoverOptions = { backup: { at: '2026-11-25T14:00:00Z' }, reason: 'bad import at 14:02', confirm: 'CONFIRM' }
- * ```
- */
-export interface RecoverOptions {
-  /** The backup to restore: an id, or a point in time (the newest backup taken at or before it). */
-  backup: { id: string } | { at: Date | string };
-  /** Why, for the incident report. */
-  reason: string;
-  /** Must be exactly `'CONFIRM'`: a recovery replaces live data. */
-  confirm: string;
-  /** The version to start. @default the serving version, else the backup's, else the last good one */
-  version?: string;
-  signal?: AbortSignal;
-}
-
-/** What `recover()` records in the run header before the run starts. */
-export interface RecoveryPlan {
-  backup: BackupInfo;
-  request: { id: string } | { at: string };
-  pool?: string;
-  replicas?: number;
-}
-
-/**
- * Picks the backup a recovery asks for: `id` exactly, or the newest taken at or before `at`. Never falls
- * back to another backup: no match is `CG_BACKUP_NOT_FOUND`, a malformed request `CG_CONFIG_INVALID`.
- *
- * @example
- * ```ts
- * const chosen = pickBackup(await backup.list(), { at: '2026-11-25T14:00:00Z' })
- * ```
- */
-export function pickBackup(list: readonly BackupInfo[], wanted: RecoverOptions['backup']): BackupInfo {
-  const w = wanted as { id?: unknown; at?: unknown } | undefined;
-  if (!w || typeof w !== 'object' || (w.id === undefined) === (w.at === undefined)) {
-    throw new ConfigInvalidError(
-      'recover needs backup: { id } or backup: { at } (exactly one); nothing was changed',
-    );
-  }
-  if (w.id !== undefined) {
-    if (typeof w.id !== 'string' || w.id === '') throw new ConfigInvalidError('backup.id must be a string');
-    const found = list.find((b) => b.id === w.id);
-    if (!found)
-      throw new BackupNotFoundError(`no backup has the id ${JSON.stringify(w.id)}; nothing was changed`);
-    return found;
-  }
-  const at = w.at instanceof Date ? w.at : typeof w.at === 'string' ? new Date(w.at) : new Date(Number.NaN);
-  if (Number.isNaN(at.getTime()))
-    throw new ConfigInvalidError(`backup.at is not a time: ${JSON.stringify(w.at)}; nothing was changed`);
-  let best: BackupInfo | undefined;
-  for (const b of list) {
-    const t = Date.parse(b.createdAt);
-    if (t <= at.getTime() && (!best || t >= Date.parse(best.createdAt))) best = b;
-  }
-  if (!best)
-    throw new BackupNotFoundError(
-      `no backup was taken at or before ${at.toISOString()}; nothing was changed`,
-    );
-  return best;
-}
 
 const exists = (p: string) =>
   lstat(p).then(
@@ -155,18 +29,46 @@ async function moveAside(dir: string, startedAt: string, runId: string) {
   return { dir, movedAside: to };
 }
 
+/** A recovery hook through the engine's plugin wrapper: bounded, tagged, its logger scoped. */
+function hook(
+  d: FlowDeps,
+  phase: 'stop' | 'start',
+  fn: (ctx: RecoveryContext) => Promise<void>,
+  ctx: RecoveryContext,
+): Promise<void> {
+  return d.env.calls.call(
+    { kind: 'recovery', plugin: `recovery.${phase}`, method: phase, phase, signal: ctx.signal },
+    (c) => fn({ ...ctx, signal: c.signal, logger: c.logger }),
+  );
+}
+
+/** The recovery's plan from its run header, checked: a journal is read back, never trusted. */
+function recoveryPlanOf(d: FlowDeps): RecoveryPlan {
+  const data = d.journal.header.data;
+  const backup = data?.backup;
+  if (!backup || typeof backup.id !== 'string' || typeof backup.createdAt !== 'string')
+    throw new StoreError(`run ${d.journal.runId} is a recovery whose header names no backup`);
+  const request = data.request ?? { id: backup.id };
+  return {
+    backup,
+    request,
+    ...(typeof data.pool === 'string' ? { pool: data.pool } : {}),
+    ...(typeof data.replicas === 'number' ? { replicas: data.replicas } : {}),
+  };
+}
+
 async function defaultStop(d: FlowDeps, ctx: RecoveryContext) {
   // Traffic leaves first (maintenance: the front answers 503), so no pool is scaled down while it serves.
   const route = ctx.target.route?.bind(ctx.target);
   if (route) {
-    await targetCall(d.env, 'stop', 'route {}', () => route({}, ctx), ctx.signal);
+    await targetCall(d.env, 'stop', 'route {}', (c) => route({}, c), ctx.signal);
     d.env.onWeights({});
   }
   const state = await targetCall(
     d.env,
     'stop',
     'describe',
-    () => ctx.target.describe({ signal: ctx.signal }),
+    (c) => ctx.target.describe({ signal: c.signal }),
     ctx.signal,
   );
   for (const p of state.pools) {
@@ -174,7 +76,7 @@ async function defaultStop(d: FlowDeps, ctx: RecoveryContext) {
       d.env,
       'stop',
       `scale ${p.name} to 0`,
-      () => ctx.target.provision({ pool: p.name, version: p.version, replicas: 0 }, ctx),
+      (c) => ctx.target.provision({ pool: p.name, version: p.version, replicas: 0 }, c),
       ctx.signal,
     );
   }
@@ -187,21 +89,19 @@ async function defaultStart(d: FlowDeps, ctx: RecoveryContext) {
       d.env,
       'start',
       `provision ${pool}`,
-      () => target.provision({ pool, version, replicas }, ctx),
+      (c) => target.provision({ pool, version, replicas }, c),
       signal,
     ),
   );
   const route = target.route?.bind(target);
   if (route) {
     await d.journal.step('start/route', async () => {
-      await targetCall(d.env, 'start', 'route', () => route({ [pool]: 100 }, ctx), signal);
+      await targetCall(d.env, 'start', 'route', (c) => route({ [pool]: 100 }, c), signal);
       d.env.onWeights({ [pool]: 100 });
       return { weights: { [pool]: 100 } };
     });
   }
 }
-
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /**
  * The runbook's full (or point-in-time) recovery: stop, move current data aside, restore the backup
@@ -212,7 +112,7 @@ export async function runRecovery(d: FlowDeps, resumed: boolean): Promise<RunRes
   const run = new RunScope(d);
   const h = d.journal.header;
   const version = h.version;
-  const plan = h.data as unknown as RecoveryPlan;
+  const plan = recoveryPlanOf(d);
   const provider = d.options.backup!;
   const opts = d.options.recovery ?? {};
   const backupId = plan.backup.id;
@@ -243,7 +143,7 @@ export async function runRecovery(d: FlowDeps, resumed: boolean): Promise<RunRes
     run.taken.push(`chose backup ${backupId} taken ${plan.backup.createdAt}`);
     await run.phase('stop', () =>
       d.journal.step('stop', async () => {
-        await (opts.stop ? opts.stop(ctx) : defaultStop(d, ctx));
+        await (opts.stop ? hook(d, 'stop', opts.stop, ctx) : defaultStop(d, ctx));
         return null;
       }),
     );
@@ -256,11 +156,10 @@ export async function runRecovery(d: FlowDeps, resumed: boolean): Promise<RunRes
         if (moved.movedAside) run.taken.push(`moved ${dir} aside to ${moved.movedAside}`);
       }
       return d.journal.step<RestoreResult>('restore', async () => {
-        try {
-          return await provider.restore({ id: backupId }, { signal: d.signal, logger: d.logger });
-        } catch (err) {
-          throw wrapPluginError(err, `backup ${provider.name}`, 'restore');
-        }
+        return d.env.calls.call(
+          { kind: 'backup', plugin: provider.name, method: 'restore', phase: 'restore', signal: d.signal },
+          (c) => provider.restore({ id: backupId }, c),
+        );
       });
     });
     run.taken.push(
@@ -269,7 +168,7 @@ export async function runRecovery(d: FlowDeps, resumed: boolean): Promise<RunRes
     await run.phase('start', () =>
       opts.start
         ? d.journal.step('start', async () => {
-            await opts.start!(ctx);
+            await hook(d, 'start', opts.start!, ctx);
             return null;
           })
         : defaultStart(d, ctx),
@@ -278,15 +177,10 @@ export async function runRecovery(d: FlowDeps, resumed: boolean): Promise<RunRes
     const verdict = await run.phase('verify', () => run.verify('verify', version, d.signal));
     const check = await run.phase('integrity', () =>
       d.journal.step<BackupVerification>('integrity', async () => {
-        try {
-          return await provider.verify(backupId, {
-            level: opts.integrity ?? recoveryDefaults.integrity,
-            signal: d.signal,
-            logger: d.logger,
-          });
-        } catch (err) {
-          throw wrapPluginError(err, `backup ${provider.name}`, 'integrity');
-        }
+        return d.env.calls.call(
+          { kind: 'backup', plugin: provider.name, method: 'verify', phase: 'integrity', signal: d.signal },
+          (c) => provider.verify(backupId, { level: opts.integrity ?? recoveryDefaults.integrity, ...c }),
+        );
       }),
     );
     run.taken.push(

@@ -1,6 +1,7 @@
 import type { JsonValue } from 'type-fest';
 import { artifactPath, installArtifact } from '../artifacts/install.js';
-import { MigrationFailedError, ReleaseError, wrapPluginError } from '../errors.js';
+import { MigrationFailedError, ReleaseError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { MigrationStep, MigrationStepsRecord } from '../migrations/steps.js';
 import type { FlowDeps, RunScope } from './run-scope.js';
 
@@ -20,8 +21,21 @@ export interface AppliedStep {
   record: JsonValue | null;
 }
 
-const headerData = (d: FlowDeps) =>
-  (d.journal.header.data ?? {}) as { artifact?: ArtifactRecord; migrations?: string[] };
+/** The release's artifact and migration step names from its header, checked before they are used. */
+const headerData = (d: FlowDeps): { artifact?: ArtifactRecord | undefined; migrations: string[] } => {
+  const data = d.journal.header.data;
+  const artifact = data?.artifact;
+  const valid =
+    artifact &&
+    typeof artifact.file === 'string' &&
+    typeof artifact.name === 'string' &&
+    typeof artifact.sha256 === 'string' &&
+    typeof artifact.sizeBytes === 'number';
+  return {
+    artifact: valid ? artifact : undefined,
+    migrations: (data?.migrations ?? []).filter((m): m is string => typeof m === 'string'),
+  };
+};
 
 /** The install phase of a hotfix: the verified artifact copied to `<dir>/<version>/<fileName>`, hashed again. */
 export async function installPhase(run: RunScope, d: FlowDeps): Promise<void> {
@@ -46,12 +60,18 @@ function catalogStep(d: FlowDeps, name: string): MigrationStep {
   return step;
 }
 
-const ctxOf = (d: FlowDeps, signal: AbortSignal) => ({
-  environment: d.options.environment,
-  version: d.journal.header.version,
-  signal,
-  logger: d.logger,
-});
+/** A migration step's apply or undo through the engine's plugin wrapper (bounded, tagged). */
+function migrationCall<T>(
+  d: FlowDeps,
+  name: string,
+  method: 'apply' | 'undo',
+  signal: AbortSignal,
+  fn: (ctx: { environment: string; version: string; signal: AbortSignal; logger: Logger }) => Promise<T>,
+): Promise<T> {
+  return d.env.calls.call({ kind: 'migration', plugin: name, method, phase: 'migrate', signal }, (c) =>
+    fn({ environment: d.options.environment, version: d.journal.header.version, ...c }),
+  );
+}
 
 /**
  * Applies the release's migration steps in order, one journal step each (`migrate/<i>`). When one fails,
@@ -60,7 +80,7 @@ const ctxOf = (d: FlowDeps, signal: AbortSignal) => ({
  * `applied` holds the steps applied and not undone, for the caller's undo after a later failure.
  */
 export async function migratePhase(run: RunScope, d: FlowDeps, applied: AppliedStep[]): Promise<void> {
-  const names = headerData(d).migrations ?? [];
+  const names = headerData(d).migrations;
   if (names.length === 0) return;
   await run.phase('migrate', async () => {
     for (const [index, name] of names.entries()) {
@@ -68,20 +88,25 @@ export async function migratePhase(run: RunScope, d: FlowDeps, applied: AppliedS
       try {
         const record = await d.journal.step<JsonValue | null>(
           `migrate/${index}`,
-          async () => (await step.apply(ctxOf(d, d.signal))) ?? null,
+          async () => (await migrationCall(d, name, 'apply', d.signal, (c) => step.apply(c))) ?? null,
           { step: name },
         );
         applied.push({ index, name, record: d.redactor.value(record ?? null) });
         run.taken.push(`migration ${name} applied`);
       } catch (err) {
+        // What the step itself threw (the wrapper tags a plain Error as CG_PLUGIN_FAILED).
+        const original = err instanceof ReleaseError && err.code === 'CG_PLUGIN_FAILED' ? err.cause : err;
         const failure =
-          err instanceof ReleaseError
-            ? err
-            : new MigrationFailedError(`migration step ${name} failed: ${(err as Error)?.message ?? err}`, {
-                cause: wrapPluginError(err, `migration ${name}`, 'migrate'),
-                phase: 'migrate',
-                details: { step: name },
-              });
+          original instanceof ReleaseError
+            ? original
+            : new MigrationFailedError(
+                `migration step ${name} failed: ${(original as Error)?.message ?? original}`,
+                {
+                  cause: original,
+                  phase: 'migrate',
+                  details: { step: name },
+                },
+              );
         run.taken.push(`migration ${name} failed: ${failure.message}`);
         // The failed step may have half-applied (a backfill's first batches): its undo runs first.
         applied.push({ index, name, record: null });
@@ -101,7 +126,7 @@ export async function undoSteps(run: RunScope, d: FlowDeps, applied: AppliedStep
     await d.journal.step(
       `migrate-undo/${s.index}`,
       async () => {
-        await step.undo({ ...ctxOf(d, signal), record: s.record });
+        await migrationCall(d, s.name, 'undo', signal, (c) => step.undo({ ...c, record: s.record }));
         return null;
       },
       { step: s.name },
@@ -132,13 +157,9 @@ export async function undoRecorded(d: FlowDeps, records: readonly MigrationSteps
       await d.journal.step(
         `database-rollback/${r}/${i}`,
         async () => {
-          await step.undo({
-            environment: d.options.environment,
-            version: rec.version,
-            signal: d.signal,
-            logger: d.logger,
-            record: s.record,
-          });
+          await migrationCall(d, s.name, 'undo', d.signal, (c) =>
+            step.undo({ ...c, version: rec.version, record: s.record }),
+          );
           return null;
         },
         { release: rec.version, step: s.name },

@@ -8,26 +8,27 @@ import {
   ReleaseError,
   type SerializedError,
   serializeError,
-  wrapPluginError,
 } from '../errors.js';
-import type { IncidentReport, Phase, ReleaseEvent, RunStatus } from '../events/types.js';
+import type { IncidentReport, Phase, RunStatus } from '../events/types.js';
 import type { Logger } from '../logger.js';
 import type { HistoryEntry } from '../store/types.js';
 import { servingPool } from '../strategies/restore.js';
 import type { ActionOutcome, ActionPlan } from '../strategies/types.js';
 import type { PoolState, TargetState } from '../target/types.js';
 import type { Redactor } from '../util/redact.js';
-import { type ActionEnv, analyze, describeAction, executeAction, targetCall } from './actions.js';
+import {
+  type ActionEnv,
+  analyze,
+  checkAction,
+  describeAction,
+  executeAction,
+  targetCall,
+} from './actions.js';
 import type { ReleaseEngineOptions } from './config.js';
+import type { EventInput } from './events.js';
 import type { Journal } from './journal.js';
 import type { ReleaseMetrics } from './metrics.js';
 import type { RunResult } from './types.js';
-
-type Emittable = ReleaseEvent extends infer E
-  ? E extends ReleaseEvent
-    ? Omit<E, 'runId' | 'environment' | 'kind' | 'time'>
-    : never
-  : never;
 
 /** What a run's flow needs from the engine. */
 export interface FlowDeps {
@@ -39,7 +40,7 @@ export interface FlowDeps {
   metrics: ReleaseMetrics | undefined;
   /** The run's signal: the caller's, plus `engine.abort()`. */
   signal: AbortSignal;
-  emit(event: Emittable): void;
+  emit(event: EventInput): void;
 }
 
 export interface Preflight {
@@ -101,6 +102,8 @@ export class RunScope {
           : new AbortedError(`${phase} was cancelled: ${message(signal.reason)}`, { cause: signal.reason });
       }
       const action = next.value;
+      // The engine checks what a strategy asks for before any target sees it.
+      checkAction(action, this.d.options.strategy.name);
       const key = `${keyPrefix}/${index}`;
       const recorded = this.d.journal.startedWith(key);
       if (
@@ -159,7 +162,7 @@ export class RunScope {
         this.d.env,
         'verify',
         'describe',
-        () => this.d.options.target.describe({ signal }),
+        (c) => this.d.options.target.describe({ signal: c.signal }),
         signal,
       );
       const pools = state.pools.filter((p) => p.version === version && p.weight > 0);
@@ -181,14 +184,18 @@ export class RunScope {
     const env = this.d.options.environment;
     try {
       const info = await this.d.journal.step<BackupInfo>('backup', () =>
-        provider.create(
-          {
-            reason,
-            environment: env,
-            ...(version ? { version } : {}),
-            labels: { runId: this.d.journal.runId },
-          },
-          { signal, logger: this.d.logger },
+        this.d.env.calls.call(
+          { kind: 'backup', plugin: provider.name, method: 'create', phase: 'backup', signal },
+          (ctx) =>
+            provider.create(
+              {
+                reason,
+                environment: env,
+                ...(version ? { version } : {}),
+                labels: { runId: this.d.journal.runId },
+              },
+              ctx,
+            ),
         ),
       );
       this.d.metrics?.backups.inc({ environment: env, outcome: 'created' });
@@ -196,11 +203,13 @@ export class RunScope {
       this.taken.push(`backup ${info.id} (${reason})`);
       return info.id;
     } catch (err) {
+      // A run that lost its lease or its store reports that, not a backup failure.
+      this.d.journal.guard.check();
       this.d.metrics?.backups.inc({ environment: env, outcome: 'failed' });
       const error = new BackupFailedError(
         `backup ${provider.name} failed before the ${reason.slice(4)}; nothing was changed`,
         {
-          cause: wrapPluginError(err, `backup ${provider.name}`, 'backup'),
+          cause: err,
           plugin: provider.name,
           phase: 'backup',
         },
@@ -248,7 +257,7 @@ export class RunScope {
     };
     const verdicts: Record<string, string> = {};
     for (const a of this.analyses) verdicts[a.name] = a.verdict;
-    const migration = fields.migration ?? (h.data as { migration?: unknown } | undefined)?.migration;
+    const migration = fields.migration ?? h.data?.migration;
     await journal.step(
       'history',
       async () => {
@@ -266,10 +275,7 @@ export class RunScope {
           reason,
           ...(migration !== undefined ? { migration } : {}),
         };
-        // Idempotent: a run killed between writing its history and journaling that must not appear twice.
-        const known = await options.store.history(options.environment);
-        if (!known.some((k) => k.runId === entry.runId))
-          await options.store.recordHistory(options.environment, entry);
+        await journal.recordHistory(entry);
         return null;
       },
       { finishedAt },
@@ -327,7 +333,7 @@ export class RunScope {
           this.d.env,
           'preflight',
           'describe',
-          () => target.describe({ signal }),
+          (c) => target.describe({ signal: c.signal }),
           signal,
         );
         const stable = servingPool(state.pools) ?? null;
@@ -338,10 +344,11 @@ export class RunScope {
 
   /** Retires the pools of `version` that take no traffic (after a failed first release). */
   async cleanUnrouted(version: string): Promise<void> {
+    // Its own signal, so a cancelled run still cleans up; the run's guard still stops it.
     const signal = new AbortController().signal;
     const { target } = this.d.options;
     const state = await this.d.journal.step('cleanup/state', () =>
-      targetCall(this.d.env, 'undo', 'describe', () => target.describe({ signal }), signal),
+      targetCall(this.d.env, 'undo', 'describe', (c) => target.describe({ signal: c.signal }), signal),
     );
     const idle = state.pools.filter((p) => p.version === version && p.weight === 0);
     for (const [i, pool] of idle.entries()) {
@@ -362,7 +369,7 @@ export class RunScope {
     const { target, strategy } = this.d.options;
     await this.phase('undo', async () => {
       const state = await this.d.journal.step('undo/state', () =>
-        targetCall(this.d.env, 'undo', 'describe', () => target.describe({ signal }), signal),
+        targetCall(this.d.env, 'undo', 'describe', (c) => target.describe({ signal: c.signal }), signal),
       );
       await this.plan('undo', 'undo', strategy.undo({ to, state, replicas, reason }), signal);
     });

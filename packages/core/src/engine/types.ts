@@ -8,7 +8,7 @@ import type { Action } from '../strategies/types.js';
 import type { PoolState } from '../target/types.js';
 import type { EventListener, EventStreamOptions } from './events.js';
 import type { ReleaseManifest } from './manifest.js';
-import type { RecoverOptions } from './recovery.js';
+import type { RecoverOptions } from './recovery-options.js';
 
 /** Arguments of {@link ReleaseEngine.release}. */
 export interface ReleaseOptions {
@@ -94,6 +94,8 @@ export interface EngineStatus {
   /** Runs that started and never finished (their process died): resume or roll back. */
   interrupted: RunSummary[];
   lastRun?: RunSummary | undefined;
+  /** What the engine could not read (a damaged journal, say), in words; absent when everything read. */
+  problems?: string[] | undefined;
 }
 
 /** The release engine: releases, plans, rollbacks, resumes, status, history and events. */
@@ -134,6 +136,21 @@ export interface ReleaseEngine {
   recover(options: RecoverOptions): Promise<RunResult>;
   /** A run's manifest (versions, artifact hash, backups, migrations, verdicts, durations) from its journal. */
   manifest(runId: string): Promise<ReleaseManifest>;
-  /** Waits for notifications in flight, then closes notifiers. */
+  /**
+   * Waits for notifications still in flight, at most `deadlines.closeMs`, without closing anything: for
+   * a CLI that prints delivery failures before its result. The run's lock is not held meanwhile.
+   *
+   * @example
+   * ```ts
+   * const result = await engine.release({ version: 'v1.2.3' })
+   * await engine.drain()
+   * print(result)
+   * ```
+   */
+  drain(): Promise<void>;
+  /**
+   * Waits for notifications still in flight (a run releases its lock without waiting for them), then
+   * closes the notifiers; each wait is bounded by `deadlines.closeMs`, whatever a notifier does.
+   */
   close(): Promise<void>;
 }

@@ -113,6 +113,23 @@ export interface NotificationFailedEvent extends EventBase {
   error: SerializedError;
 }
 
+/**
+ * The engine stopped waiting for a plugin call: its deadline passed (or the run was aborted or lost
+ * its lock) and the plugin had not returned, whatever it does with its `AbortSignal`.
+ */
+export interface PluginAbandonedEvent extends EventBase {
+  type: 'plugin.abandoned';
+  /** What kind of plugin: `target`, `verifier`, `backup`, `notifier`, `migration`, `databaseRollback`, `recovery`. */
+  pluginKind: string;
+  plugin: string;
+  /** The plugin method, e.g. `notify`, `provision route`. */
+  method: string;
+  phase: string;
+  reason: 'deadline' | 'aborted';
+  /** How long the engine waited, in milliseconds. */
+  afterMs: number;
+}
+
 /** What an emergency rollback or failed release reports: the runbook's incident fields. */
 export interface IncidentReport {
   severity: Severity;
@@ -162,6 +179,7 @@ export type ReleaseEvent =
   | BackupCreatedEvent
   | BackupFailedEvent
   | NotificationFailedEvent
+  | PluginAbandonedEvent
   | RunFinishedEvent;
 
 /** The event type names. */

@@ -1,4 +1,5 @@
 import type { OperationContext } from '../context.js';
+import type { RunData } from '../engine/run-data.js';
 import type { SerializedError } from '../errors.js';
 import type { RunKind, RunStatus } from '../events/types.js';
 
@@ -112,8 +113,8 @@ export interface RunHeader {
   startedAt: string;
   strategy: string;
   target: string;
-  /** Free-form, JSON-safe data recorded with the run (labels, a migration record...). */
-  data?: Record<string, unknown> | undefined;
+  /** JSON-safe data recorded with the run: what core stores is typed in {@link RunData}. */
+  data?: RunData | undefined;
 }
 
 /** One line of a run's journal. Steps are journaled when they start and when they end. */

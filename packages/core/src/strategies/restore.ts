@@ -1,5 +1,6 @@
 import type { PoolState } from '../target/types.js';
 import { poolName } from '../target/types.js';
+import { promote, provision, retire, route } from './effects.js';
 import type { ActionPlan, UndoInput } from './types.js';
 
 /**
@@ -15,14 +16,14 @@ export function* restoreVersion(input: UndoInput): ActionPlan {
     .sort((a, b) => b.weight - a.weight || b.ready - a.ready)[0];
   const pool = existing?.name ?? poolName(to);
   if (!existing || existing.replicas < replicas || existing.ready < replicas) {
-    yield { type: 'provision', pool, version: to, replicas };
+    yield* provision({ pool, version: to, replicas });
   }
   const others = state.pools.filter((p) => p.name !== pool);
   if (others.some((p) => p.weight > 0) || (existing?.weight ?? 0) !== 100) {
-    yield { type: 'route', weights: { [pool]: 100 } };
+    yield* route({ [pool]: 100 });
   }
-  yield { type: 'promote', pool };
-  for (const other of others) yield { type: 'retire', pool: other.name };
+  yield* promote(pool);
+  for (const other of others) yield* retire(other.name);
 }
 
 /** The pool that serves the most traffic, or undefined when nothing is routed. */

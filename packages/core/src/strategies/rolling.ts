@@ -1,8 +1,9 @@
 import type { GateOptions } from '../analysis/types.js';
 import { ConfigInvalidError } from '../errors.js';
 import { poolName } from '../target/types.js';
+import { analyze, promote, provision, retire, route } from './effects.js';
 import { restoreVersion } from './restore.js';
-import type { ActionPlan, AnalyzeAction, Strategy, StrategyInput } from './types.js';
+import type { ActionPlan, Strategy, StrategyInput } from './types.js';
 
 /** Options of the built-in {@link rolling} strategy. */
 export interface RollingOptions {
@@ -75,20 +76,20 @@ export function rolling(options: RollingOptions = {}): Strategy {
     *deploy(input: StrategyInput): ActionPlan {
       const { version, stable, replicas } = input;
       const next = poolName(version);
-      const analyze = (name: string): AnalyzeAction => ({
-        type: 'analyze',
-        name,
-        pools: [next],
-        ...(options.gate ? { gate: options.gate } : {}),
-        ...(options.verifiers ? { verifiers: options.verifiers } : {}),
-      });
+      const gate = (name: string) =>
+        analyze({
+          name,
+          pools: [next],
+          ...(options.gate ? { gate: options.gate } : {}),
+          ...(options.verifiers ? { verifiers: options.verifiers } : {}),
+        });
 
       if (!stable || stable.name === next) {
         // First release (or re-provisioning the serving pool): bring it up, check it, send it traffic.
-        yield { type: 'provision', pool: next, version, replicas };
-        yield analyze('initial');
-        yield { type: 'route', weights: { [next]: 100 } };
-        yield { type: 'promote', pool: next };
+        yield* provision({ pool: next, version, replicas });
+        yield* gate('initial');
+        yield* route({ [next]: 100 });
+        yield* promote(next);
         return;
       }
 
@@ -121,20 +122,20 @@ export function rolling(options: RollingOptions = {}): Strategy {
         if (up > newCount) {
           newCount = up;
           batch++;
-          yield { type: 'provision', pool: next, version, replicas: newCount };
-          yield { type: 'route', weights: weights() };
-          yield analyze(`batch-${batch}`);
+          yield* provision({ pool: next, version, replicas: newCount });
+          yield* route(weights());
+          yield* gate(`batch-${batch}`);
         }
         // Scale down the old pool as far as availability allows; its traffic leaves before its replicas do.
         const down = Math.max(0, replicas - unavailable - newCount);
         if (down < oldCount) {
           oldCount = down;
-          yield { type: 'route', weights: weights() };
-          if (oldCount === 0) yield { type: 'retire', pool: stable.name };
-          else yield { type: 'provision', pool: stable.name, version: stable.version, replicas: oldCount };
+          yield* route(weights());
+          if (oldCount === 0) yield* retire(stable.name);
+          else yield* provision({ pool: stable.name, version: stable.version, replicas: oldCount });
         }
       }
-      yield { type: 'promote', pool: next };
+      yield* promote(next);
     },
     undo: restoreVersion,
   };

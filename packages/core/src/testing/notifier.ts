@@ -163,6 +163,19 @@ export function sampleReleaseEvents(): ReleaseEvent[] {
         error: { name: 'NotifyFailedError', code: 'CG_NOTIFY_FAILED', message: 'slack answered 500' },
       },
     ],
+    'plugin.abandoned': [
+      {
+        ...base(),
+        type: 'plugin.abandoned',
+        time: at(9),
+        pluginKind: 'verifier',
+        plugin: 'prometheus',
+        method: 'verify',
+        phase: 'analysis',
+        reason: 'deadline',
+        afterMs: 120_000,
+      },
+    ],
     'run.finished': [
       {
         ...base(),

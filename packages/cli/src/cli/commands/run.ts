@@ -77,6 +77,8 @@ async function drive(
   process.on('SIGTERM', onSignal);
   try {
     const result = await start(engine);
+    // The run released its lock already; its last notifications are reported before the result.
+    await engine.drain();
     const code = exitCodeOfRun(result.status);
     const reportFile = report ? await report.finish() : undefined;
     if (reportFile) out.line(`report: ${reportFile}`);
