@@ -1,0 +1,327 @@
+import { hostname } from 'node:os';
+import type { ControlRequest, HistoryEntry, LockOwner } from '@codegraph/release-core';
+import { postgresStore } from '@codegraph/store-postgres';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startPostgres, type TestPostgres } from './helpers/postgres.js';
+
+// The Store contract on a real PostgreSQL server: one server for the file, one schema per test.
+let server: TestPostgres;
+let url: string;
+let n = 0;
+const opened: Array<{ close(): Promise<void> }> = [];
+beforeAll(async () => {
+  server = await startPostgres();
+  url = await server.createDatabase('contract');
+});
+afterAll(async () => {
+  await server?.destroy();
+});
+afterEach(async () => {
+  for (const s of opened.splice(0)) await s.close();
+});
+
+/** Runs SQL as the superuser: what an operator, or a buggy client, could do behind the store's back. */
+async function sql(text: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: url });
+  admin.on('error', () => {});
+  await admin.connect();
+  try {
+    await admin.query(text);
+  } finally {
+    await admin.end();
+  }
+}
+
+function fresh(extra: Partial<Parameters<typeof postgresStore>[0]> = {}) {
+  const schema = `t${++n}_${process.pid}`;
+  const make = (more: Partial<Parameters<typeof postgresStore>[0]> = {}) => {
+    const store = postgresStore({ connectionString: url, schema, pollEveryMs: 100, ...extra, ...more });
+    opened.push(store);
+    return store;
+  };
+  return { schema, make, store: make() };
+}
+
+const owner = (runId: string, host = hostname()): LockOwner => ({
+  runId,
+  pid: process.pid,
+  host,
+  since: new Date().toISOString(),
+});
+const header = (runId: string, environment = 'staging', version = 'v2') => ({
+  type: 'run' as const,
+  header: {
+    runId,
+    kind: 'release' as const,
+    environment,
+    version,
+    startedAt: new Date().toISOString(),
+    strategy: 'rolling',
+    target: 'recording',
+  },
+});
+const history = (runId: string, version: string): HistoryEntry => ({
+  runId,
+  kind: 'release',
+  version,
+  status: 'succeeded',
+  startedAt: new Date().toISOString(),
+  finishedAt: new Date().toISOString(),
+  verdicts: {},
+});
+
+describe('leases', () => {
+  it('the lease has one holder; a second taker is refused with the holder named', async () => {
+    const { store, make } = fresh();
+    const lock = await store.lock('staging', owner('run-a'));
+    expect(lock.token).toBeGreaterThan(0);
+    expect(lock.lost.aborted).toBe(false);
+    const other = make();
+    await expect(other.lock('staging', owner('run-b', 'host-b'))).rejects.toMatchObject({
+      code: 'CG_ENVIRONMENT_LOCKED',
+      details: { owner: { runId: 'run-a' } },
+    });
+    expect(await other.lockOwner('staging')).toMatchObject({ runId: 'run-a', pid: process.pid });
+    await lock.release();
+    expect(await other.lockOwner('staging')).toBeUndefined();
+    const next = await other.lock('staging', owner('run-b', 'host-b'));
+    expect(next.token).toBeGreaterThan(lock.token);
+    await next.release();
+    await lock.release(); // a no-op once released
+  });
+
+  it('a lease its holder stopped refreshing is taken over once expired, with a greater token', async () => {
+    const { schema, store } = fresh({ leaseMs: 600 });
+    await store.runs(); // the schema is made on first use
+    // A holder on another host that died: its row says 600 ms are left, and nobody will refresh it.
+    await sql(
+      `INSERT INTO "${schema}".leases (environment, token, run_id, pid, host, since, expires_at, refreshed_at)
+       VALUES ('staging', 41, 'run-dead', 1, 'host-dead', '2026-01-01T00:00:00.000Z', clock_timestamp() + interval '600 ms', clock_timestamp())`,
+    );
+    await expect(store.lock('staging', owner('run-b'))).rejects.toMatchObject({
+      code: 'CG_ENVIRONMENT_LOCKED',
+      details: { owner: { runId: 'run-dead', host: 'host-dead' } },
+    });
+    await new Promise((r) => setTimeout(r, 650));
+    const lock = await store.lock('staging', owner('run-b'));
+    expect(lock.token).toBe(42);
+    await expect(
+      store.append('run-dead', { type: 'note', message: 'late' }, { environment: 'staging', token: 41 }),
+    ).rejects.toMatchObject({ code: 'CG_LOCK_LOST' });
+    await lock.release();
+  });
+
+  it('a refreshed lease outlives its length, and its holder keeps writing', async () => {
+    const { store, make } = fresh({ leaseMs: 600, refreshEveryMs: 150 });
+    const lock = await store.lock('staging', owner('run-a'));
+    const fence = { environment: 'staging', token: lock.token };
+    await store.append('run-a', header('run-a'), fence);
+    await new Promise((r) => setTimeout(r, 1_500));
+    await expect(make().lock('staging', owner('run-b'))).rejects.toMatchObject({ code: 'CG_ENVIRONMENT_LOCKED' });
+    expect((await store.append('run-a', { type: 'note', message: 'still mine' }, fence)).seq).toBe(1);
+    expect(lock.lost.aborted).toBe(false);
+    await lock.release();
+  });
+
+  it('a stale fence writes nothing: no journal line, no history line, no run row', async () => {
+    const { store } = fresh();
+    const old = await store.lock('staging', owner('run-a'));
+    await old.release();
+    const now = await store.lock('staging', owner('run-b'));
+    const stale = { environment: 'staging', token: old.token };
+    await expect(store.append('run-x', header('run-x'), stale)).rejects.toMatchObject({ code: 'CG_LOCK_LOST' });
+    await expect(store.recordHistory('staging', history('run-x', 'v9'), stale)).rejects.toMatchObject({
+      code: 'CG_LOCK_LOST',
+    });
+    await expect(store.read('run-x')).rejects.toMatchObject({ code: 'CG_RUN_NOT_FOUND' });
+    expect(await store.history('staging')).toEqual([]);
+    expect(await store.runs('staging')).toEqual([]);
+    // The current token writes.
+    await store.append('run-b', header('run-b'), { environment: 'staging', token: now.token });
+    await store.recordHistory('staging', history('run-b', 'v2'), { environment: 'staging', token: now.token });
+    expect((await store.history('staging')).map((h) => h.version)).toEqual(['v2']);
+    await now.release();
+  });
+
+  it('a holder whose fenced write is refused has its lost signal fired at once', async () => {
+    const { schema, store } = fresh({ leaseMs: 60_000 });
+    const lock = await store.lock('staging', owner('run-a'));
+    // Someone (an operator, another host after expiry) moves the token on behind this holder's back.
+    await sql(`UPDATE "${schema}".leases SET token = token + 1 WHERE environment = 'staging'`);
+    await expect(
+      store.append('run-a', { type: 'note', message: 'x' }, { environment: 'staging', token: lock.token }),
+    ).rejects.toMatchObject({ code: 'CG_LOCK_LOST' });
+    expect(lock.lost.aborted).toBe(true);
+    expect(lock.lost.reason).toMatchObject({ code: 'CG_LOCK_LOST' });
+  });
+});
+
+describe('journal, history and runs', () => {
+  it('numbers a run’s entries in order with no gaps, even when appends race', async () => {
+    const { store, make } = fresh();
+    const other = make();
+    await store.append('run-1', header('run-1'));
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        (i % 2 ? store : other).append('run-1', { type: 'note', message: `n${i}`, data: { i } }),
+      ),
+    );
+    const entries = await store.read('run-1');
+    expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: 61 }, (_, i) => i));
+    expect(entries[0]).toMatchObject({ type: 'run', header: { runId: 'run-1' } });
+    const times = entries.map((e) => Date.parse(e.time));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+  });
+
+  it('keeps what was appended exactly, and returns it with its number and time', async () => {
+    const { store } = fresh();
+    const input = { type: 'step-finished' as const, key: 'deploy/0', result: { weights: { v1: 90, v2: 10 }, text: 'é\u0000"' } };
+    await store.append('run-1', header('run-1'));
+    const written = await store.append('run-1', input);
+    expect(written).toMatchObject({ ...input, seq: 1 });
+    expect((await store.read('run-1'))[1]).toEqual(written);
+  });
+
+  it('lists runs newest first with their status once finished, per environment', async () => {
+    const { store } = fresh();
+    await store.append('run-1', { ...header('run-1'), header: { ...header('run-1').header, startedAt: '2026-01-01T00:00:00.000Z' } });
+    await store.append('run-2', { ...header('run-2'), header: { ...header('run-2').header, startedAt: '2026-01-02T00:00:00.000Z' } });
+    await store.append('run-3', header('run-3', 'production'));
+    await store.append('run-1', { type: 'finished', status: 'succeeded', serving: 'v2' });
+    expect(await store.runs('staging')).toEqual([
+      { runId: 'run-2', environment: 'staging', kind: 'release', version: 'v2', startedAt: '2026-01-02T00:00:00.000Z', status: undefined },
+      { runId: 'run-1', environment: 'staging', kind: 'release', version: 'v2', startedAt: '2026-01-01T00:00:00.000Z', status: 'succeeded' },
+    ]);
+    expect((await store.runs()).map((r) => r.runId).sort()).toEqual(['run-1', 'run-2', 'run-3']);
+  });
+
+  it('keeps history per environment, oldest first', async () => {
+    const { store } = fresh();
+    await store.recordHistory('staging', history('run-1', 'v1'));
+    await store.recordHistory('production', history('run-2', 'v7'));
+    await store.recordHistory('staging', history('run-3', 'v2'));
+    expect((await store.history('staging')).map((h) => h.version)).toEqual(['v1', 'v2']);
+    expect(await store.history('nowhere')).toEqual([]);
+  });
+
+  it('refuses a journal row that is not what the store wrote', async () => {
+    const { schema, store } = fresh();
+    await store.append('run-1', header('run-1'));
+    await sql(
+      `INSERT INTO "${schema}".journal (run_id, seq, type, at, entry) VALUES ('run-1', 1, 'note', now(), '{"type":"finished"}')`,
+    );
+    await expect(store.read('run-1')).rejects.toMatchObject({ code: 'CG_STORE_FAILED' });
+  });
+});
+
+describe('control requests', () => {
+  const received = () => {
+    const seen: ControlRequest[] = [];
+    return { seen, handler: async (r: ControlRequest) => (seen.push(r), { applied: true, message: `did ${r.action}` }) };
+  };
+
+  it('delivers each request once, in order, across two watchers on two stores, and stores the reply', async () => {
+    const { store, make } = fresh();
+    const a = received();
+    const b = received();
+    const wa = await store.watchControl('staging', 'run-1', a.handler);
+    const wb = await make().watchControl('staging', 'run-1', b.handler);
+    const sender = make();
+    const sent: ControlRequest[] = [];
+    for (let i = 0; i < 20; i++) {
+      sent.push(await sender.sendControl({ environment: 'staging', runId: 'run-1', action: i % 2 ? 'abort' : 'promote', reason: `r${i}` }));
+    }
+    const replies = await Promise.all(sent.map((r) => sender.waitForReply('staging', r.id, { timeoutMs: 10_000 })));
+    expect(replies.every((r) => r?.applied === true && r.runId === 'run-1')).toBe(true);
+    const all = [...a.seen, ...b.seen].map((r) => r.id);
+    expect(all.sort()).toEqual(sent.map((r) => r.id).sort());
+    // Each watcher saw its share in the order sent.
+    for (const seen of [a.seen, b.seen]) {
+      const order = seen.map((r) => sent.findIndex((s) => s.id === r.id));
+      expect(order).toEqual([...order].sort((x, y) => x - y));
+    }
+    expect(replies[0]).toMatchObject({ action: 'promote', message: 'did promote' });
+    await wa.stop();
+    await wb.stop();
+  });
+
+  it('delivers requests sent before the watch began, and not those for another run or environment', async () => {
+    const { store, make } = fresh();
+    const sender = make();
+    const mine = await sender.sendControl({ environment: 'staging', action: 'promote', full: true });
+    await sender.sendControl({ environment: 'staging', runId: 'run-other', action: 'abort' });
+    await sender.sendControl({ environment: 'production', action: 'abort' });
+    const r = received();
+    const watch = await store.watchControl('staging', 'run-1', r.handler);
+    expect(await sender.waitForReply('staging', mine.id, { timeoutMs: 5_000 })).toMatchObject({ applied: true });
+    await new Promise((res) => setTimeout(res, 300));
+    expect(r.seen.map((x) => [x.action, x.full])).toEqual([['promote', true]]);
+    await watch.stop();
+  });
+
+  it('withdraw and consume: exactly one wins', async () => {
+    const { store, make } = fresh();
+    const sender = make();
+    const req = await sender.sendControl({ environment: 'staging', action: 'abort', reason: 'oops' });
+    expect(await sender.withdrawControl('staging', req.id)).toBe(true);
+    expect(await sender.withdrawControl('staging', req.id)).toBe(false);
+    const r = received();
+    const watch = await store.watchControl('staging', 'run-1', r.handler);
+    const later = await sender.sendControl({ environment: 'staging', action: 'promote' });
+    await sender.waitForReply('staging', later.id, { timeoutMs: 5_000 });
+    expect(await sender.withdrawControl('staging', later.id)).toBe(false);
+    expect(r.seen.map((x) => x.id)).toEqual([later.id]);
+    expect(await sender.waitForReply('staging', req.id, { timeoutMs: 2_000 })).toBeUndefined();
+    await watch.stop();
+  });
+
+  it('refuses a request that fails validation when read back, and goes on with the next one', async () => {
+    const { schema, store, make } = fresh();
+    await store.runs(); // the schema is made on first use
+    await sql(
+      `INSERT INTO "${schema}".control (id, environment, action, created_at) VALUES ('badbadbad1', 'staging', 'rm -rf', now())`,
+    );
+    const sender = make();
+    const good = await sender.sendControl({ environment: 'staging', action: 'approve', by: 'alice', subject: 'production@v1.2.3' });
+    const r = received();
+    const watch = await store.watchControl('staging', 'run-1', r.handler);
+    expect(await sender.waitForReply('staging', good.id, { timeoutMs: 5_000 })).toMatchObject({ applied: true });
+    expect(await sender.waitForReply('staging', 'badbadbad1', { timeoutMs: 1_000 })).toMatchObject({
+      applied: false,
+      message: expect.stringContaining('action'),
+    });
+    expect(r.seen.map((x) => x.id)).toEqual([good.id]);
+    await watch.stop();
+  });
+
+  it('refuses a bad request before storing anything', async () => {
+    const { store } = fresh();
+    const bad = [
+      { environment: 'staging', action: 'reboot' },
+      { environment: '../etc', action: 'abort' },
+      { environment: 'staging', action: 'abort', reason: 'x'.repeat(1_001) },
+      { environment: 'staging', action: 'approve', by: 'alice; drop table' },
+      { environment: 'staging', action: 'abort', full: true },
+    ];
+    for (const b of bad) {
+      await expect(store.sendControl(b as never)).rejects.toMatchObject({ code: 'CG_CONTROL_INVALID' });
+    }
+    const r = received();
+    const watch = await store.watchControl('staging', 'run-1', r.handler);
+    await new Promise((res) => setTimeout(res, 300));
+    expect(r.seen).toEqual([]);
+    await watch.stop();
+  });
+
+  it('waitForReply never waits longer than asked', async () => {
+    const { store } = fresh();
+    const req = await store.sendControl({ environment: 'staging', action: 'abort' });
+    const started = Date.now();
+    expect(await store.waitForReply('staging', req.id, { timeoutMs: 300 })).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 100);
+    expect(await store.waitForReply('staging', req.id, { timeoutMs: 10_000, signal: ac.signal })).toBeUndefined();
+  });
+});
