@@ -72,7 +72,7 @@ export function storeFailure(err: unknown, what: string, label: ServerLabel): Re
   const details = typeof code === 'string' ? { code } : undefined;
   if (isUnavailable(err)) {
     return new StoreUnavailableError(
-      `PostgreSQL at ${label.where} is unreachable while trying to ${what} (${message}); the write was not acknowledged: once the database is back, resume the run`,
+      `PostgreSQL at ${label.where} is unreachable (trying to ${what}: ${message}); nothing was acknowledged: retry once the database is back, and resume a run it stopped`,
       { plugin, cause, ...(details ? { details } : {}) },
     );
   }
