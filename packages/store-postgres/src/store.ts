@@ -8,6 +8,7 @@ import {
   type RunSummary,
   type Store,
 } from '@codegraph/release-core';
+import { createAppender } from './append.js';
 import { createControl } from './control.js';
 import { createDb, type Statement } from './db.js';
 import { plugin } from './errors.js';
@@ -53,33 +54,11 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const listener = createListener(db, [channels.control, channels.reply]);
   const control = createControl(db, listener, channels);
 
-  // Only a holder of the current, unexpired lease may write; FOR SHARE keeps a takeover from slipping in
-  // between the check and the commit (the takeover's UPDATE waits for this statement, then finds a newer
-  // token; a write that waited for a takeover re-reads the row and finds its token gone).
+  const appender = createAppender(db);
+  // History writes are fenced like appends (see append.ts): FOR SHARE holds off a takeover until commit.
   const fenceCte = (env: string, token: string) =>
     `lease AS (SELECT 1 FROM ${s}.leases WHERE environment = ${env} AND token = ${token} AND expires_at > clock_timestamp() FOR SHARE)`;
   const noFence = 'lease AS (SELECT 1)';
-  // The run's counter row numbers its entries: concurrent appends to one run queue on it, so sequence
-  // numbers follow commit order with no gaps.
-  const appendText = (fenced: boolean) =>
-    `WITH ${fenced ? fenceCte('$9', '$10') : noFence},
-     run AS (
-       INSERT INTO ${s}.runs AS r (run_id, environment, kind, version, started_at, status, next_seq, updated_at)
-       SELECT $1, $4, $5, $6, $7::timestamptz, $8, 1, clock_timestamp() FROM lease
-       ON CONFLICT (run_id) DO UPDATE SET
-         next_seq = r.next_seq + 1,
-         environment = COALESCE(r.environment, EXCLUDED.environment),
-         kind = COALESCE(r.kind, EXCLUDED.kind),
-         version = COALESCE(r.version, EXCLUDED.version),
-         started_at = COALESCE(r.started_at, EXCLUDED.started_at),
-         status = COALESCE(EXCLUDED.status, r.status),
-         updated_at = EXCLUDED.updated_at
-       RETURNING r.next_seq - 1 AS seq)
-     INSERT INTO ${s}.journal (run_id, seq, type, at, entry)
-     SELECT $1, run.seq, $2, clock_timestamp(), $3::json FROM run
-     RETURNING seq, at`;
-  const append = db.statement('append', appendText(false));
-  const appendFenced = db.statement('append_fenced', appendText(true));
   const historyText = (fenced: boolean) =>
     `WITH ${fenced ? fenceCte('$1', '$4') : noFence}
      INSERT INTO ${s}.history (environment, run_id, entry, recorded_at)
@@ -122,24 +101,17 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       const head = checkEntry(runId, entry);
       checkFence(fence);
       const text = toJson(entry, `journal entry of run ${runId}`, maxEntryBytes);
-      const values: unknown[] = [
+      await db.ready();
+      const row = await appender.append({
         runId,
-        entry.type,
+        type: entry.type,
         text,
-        head?.environment ?? null,
-        head?.kind ?? null,
-        head?.version ?? null,
-        head?.startedAt ?? null,
-        entry.type === 'finished' ? entry.status : null,
-      ];
-      if (fence) values.push(fence.environment, fence.token);
-      const rows = await db.query<{ seq: number; at: Date }>(
-        `append to the journal of run ${runId}`,
-        fence ? appendFenced : append,
-        values,
-      );
-      if (!rows[0]) throw lost(fence!, 'journal append');
-      return { ...entry, seq: rows[0].seq, time: rows[0].at.toISOString() } as JournalEntry;
+        head,
+        status: entry.type === 'finished' ? entry.status : null,
+        fence,
+      });
+      if (!row) throw lost(fence!, 'journal append');
+      return { ...entry, seq: row.seq, time: row.at.toISOString() } as JournalEntry;
     },
 
     async read(runId) {

@@ -89,7 +89,7 @@ export function checkEntry(runId: string, entry: JournalEntryInput) {
     if (typeof h.kind !== 'string' || typeof h.version !== 'string' || h.version.length > 200) {
       throw new ConfigInvalidError('run header needs a kind and a version', ctx);
     }
-    return { environment: h.environment, kind: h.kind, version: h.version, startedAt: h.startedAt };
+    return { environment: h.environment, kind: h.kind, version: h.version, startedAt: new Date(h.startedAt).toISOString() };
   }
   if (entry.type.startsWith('step-') && typeof (entry as { key?: unknown }).key !== 'string') {
     throw new ConfigInvalidError(`a ${entry.type} entry needs a step key`, ctx);
