@@ -151,6 +151,8 @@ export function checkControlId(id: unknown): string {
 export function checkControl(request: ControlRequestInput): ControlRequestInput {
   const invalid = (why: string) => new ControlInvalidError(`control request is not valid: ${why}`, ctx);
   if (!isObject(request)) throw invalid('it must be an object');
+  // The store gives the id and the time; a request that brings its own is not one a client may send.
+  if ('id' in request || 'createdAt' in request) throw invalid('id and createdAt are given by the store');
   if (!controlActions.includes(request.action)) {
     throw invalid(`action must be one of ${controlActions.join(', ')}, got ${JSON.stringify(request.action)}`);
   }
