@@ -19,7 +19,14 @@ const print = (o: Record<string, unknown>) => process.stdout.write(`${JSON.strin
 
 /** A target that keeps its pools in memory and records every call. */
 function recordingTarget(): Target & { calls: number } {
-  let pools: Array<{ name: string; version: string; replicas: number; ready: number; weight: number; endpoints: string[] }> = [];
+  let pools: Array<{
+    name: string;
+    version: string;
+    replicas: number;
+    ready: number;
+    weight: number;
+    endpoints: string[];
+  }> = [];
   const t = {
     name: 'recording',
     calls: 0,
@@ -28,7 +35,14 @@ function recordingTarget(): Target & { calls: number } {
     },
     async provision({ pool, version, replicas }: { pool: string; version: string; replicas: number }) {
       t.calls++;
-      const state = { name: pool, version, replicas, ready: replicas, weight: pools.find((p) => p.name === pool)?.weight ?? 0, endpoints: [] };
+      const state = {
+        name: pool,
+        version,
+        replicas,
+        ready: replicas,
+        weight: pools.find((p) => p.name === pool)?.weight ?? 0,
+        endpoints: [],
+      };
       pools = [...pools.filter((p) => p.name !== pool), state];
       return state;
     },
@@ -48,6 +62,7 @@ const server = await startPostgres({ durable: true });
 try {
   const url = await server.createDatabase('bench');
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  pool.on('error', () => {}); // idle connections dropped when the server stops at the end
   const store = postgresStore({ pool, schema: 'bench' });
   await store.runs(); // schema made before the clock starts
 
@@ -102,8 +117,14 @@ try {
   });
 
   // Baseline: the same number of single-row INSERTs, as many callers at once, same pool, same server.
-  await pool.query('CREATE TABLE raw_insert (id bigserial PRIMARY KEY, run_id text, at timestamptz, entry json)');
-  const payload = JSON.stringify({ type: 'step-finished', key: 'deploy/3', result: { weights: { v1: 50, v2: 50 } } });
+  await pool.query(
+    'CREATE TABLE raw_insert (id bigserial PRIMARY KEY, run_id text, at timestamptz, entry json)',
+  );
+  const payload = JSON.stringify({
+    type: 'step-finished',
+    key: 'deploy/3',
+    result: { weights: { v1: 50, v2: 50 } },
+  });
   let next = 0;
   const rawDelay = monitorEventLoopDelay({ resolution: 10 });
   rawDelay.enable();
@@ -132,17 +153,21 @@ try {
   });
 
   // Takeover: a holder in another process is SIGKILLed; how long until this process holds the lease.
-  const holder = spawn(process.execPath, [fileURLToPath(new URL('../test/fixtures/lease-child.mjs', import.meta.url))], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: {
-      ...process.env,
-      CG_PG_URL: url,
-      CG_PG_SCHEMA: 'bench',
-      CG_LEASE_MS: String(ttlMs),
-      CG_ENVIRONMENT: 'takeover',
-      CG_RUN_ID: 'run-holder',
+  const holder = spawn(
+    process.execPath,
+    [fileURLToPath(new URL('../test/fixtures/lease-child.mjs', import.meta.url))],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: {
+        ...process.env,
+        CG_PG_URL: url,
+        CG_PG_SCHEMA: 'bench',
+        CG_LEASE_MS: String(ttlMs),
+        CG_ENVIRONMENT: 'takeover',
+        CG_RUN_ID: 'run-holder',
+      },
     },
-  });
+  );
   await new Promise<void>((resolve, reject) => {
     let out = '';
     holder.stdout!.on('data', (d: Buffer) => {
@@ -157,7 +182,12 @@ try {
   let lock: Awaited<ReturnType<typeof other.lock>> | undefined;
   while (!lock) {
     try {
-      lock = await other.lock('takeover', { runId: 'run-taker', pid: process.pid, host: hostname(), since: new Date().toISOString() });
+      lock = await other.lock('takeover', {
+        runId: 'run-taker',
+        pid: process.pid,
+        host: hostname(),
+        since: new Date().toISOString(),
+      });
     } catch (err) {
       if ((err as { code?: string }).code !== 'CG_ENVIRONMENT_LOCKED') throw err;
       await new Promise((r) => setTimeout(r, 20));

@@ -16,9 +16,9 @@ interface Pending {
 /** Batches in flight at once: enough to keep the server busy, few enough to leave the pool to others. */
 const maxInFlight = 4;
 /** Appends per statement. */
-const maxBatch = 256;
+const maxBatch = 128;
 /** Callers resumed per turn of the event loop once their batch committed. */
-const wakeAtOnce = 8;
+const wakeAtOnce = 4;
 
 /**
  * Journal appends, grouped: appends that arrive while others are being written go out together in one
@@ -110,7 +110,9 @@ export function createAppender(db: Db) {
     let rows: Array<{ run_id: string; seq: number; at: Date }>;
     try {
       rows = await db.query<{ run_id: string; seq: number; at: Date }>(
-        batch.length === 1 ? `append to the journal of run ${batch[0]!.runId}` : `append to ${batch.length} journals`,
+        batch.length === 1
+          ? `append to the journal of run ${batch[0]!.runId}`
+          : `append to ${batch.length} journals`,
         statement,
         [
           col((p) => p.runId),

@@ -34,7 +34,8 @@ interface ReplyRow {
   replied_at: Date | null;
 }
 
-const columns = 'seq, id, environment, run_id, action, full_promote, reason, requested_by, subject, created_at';
+const columns =
+  'seq, id, environment, run_id, action, full_promote, reason, requested_by, subject, created_at';
 
 /**
  * Control requests as rows: sent from anywhere, consumed exactly once (a conditional UPDATE that only one
@@ -100,8 +101,16 @@ export function createControl(db: Db, listener: Listener, channels: { control: s
 
   async function reply(id: string, runId: string | undefined, outcome: ControlOutcome): Promise<void> {
     const message =
-      outcome.message === undefined ? null : db.label.redactor.string(String(outcome.message)).slice(0, reasonMaxLength);
-    await db.query('store a control reply', answer, [id, runId ?? null, outcome.applied === true, message, channels.reply]);
+      outcome.message === undefined
+        ? null
+        : db.label.redactor.string(String(outcome.message)).slice(0, reasonMaxLength);
+    await db.query('store a control reply', answer, [
+      id,
+      runId ?? null,
+      outcome.applied === true,
+      message,
+      channels.reply,
+    ]);
   }
 
   return {
@@ -186,7 +195,9 @@ export function createControl(db: Db, listener: Listener, channels: { control: s
         }
         scanning = scan()
           .catch((err: unknown) => {
-            logger.warn(`postgres-store: control requests for ${environment} could not be read: ${(err as Error).message}`);
+            logger.warn(
+              `postgres-store: control requests for ${environment} could not be read: ${(err as Error).message}`,
+            );
           })
           .finally(() => {
             scanning = undefined;

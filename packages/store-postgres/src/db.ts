@@ -35,7 +35,9 @@ export function createDb(options: ResolvedOptions): Db {
   let readying: Promise<void> | undefined;
   // An idle connection the server drops emits on the pool; unheard, it would crash the process.
   const onPoolError = (err: Error) =>
-    logger.warn(`postgres-store: an idle connection to ${label.where} failed: ${label.redactor.string(err.message)}`);
+    logger.warn(
+      `postgres-store: an idle connection to ${label.where} failed: ${label.redactor.string(err.message)}`,
+    );
   pool.on('error', onPoolError);
 
   const ready = (): Promise<void> => {

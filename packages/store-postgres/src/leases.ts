@@ -78,16 +78,23 @@ export function createLeases(db: Db) {
         ...(row.process_start ? { processStart: row.process_start } : {}),
       });
     } catch {
-      throw new StoreError(`the lease row of ${environment} is corrupt; delete it once no run is in progress`, {
-        plugin,
-      });
+      throw new StoreError(
+        `the lease row of ${environment} is corrupt; delete it once no run is in progress`,
+        {
+          plugin,
+        },
+      );
     }
   }
 
-  async function currentOwner(environment: string): Promise<{ owner: LockOwner; msLeft: number } | undefined> {
+  async function currentOwner(
+    environment: string,
+  ): Promise<{ owner: LockOwner; msLeft: number } | undefined> {
     const rows = await db.query<LeaseRow>('read the lease', owner, [environment]);
     const row = rows[0];
-    return row ? { owner: ownerOf(environment, row), msLeft: Math.max(0, Math.round(row.ms_left)) } : undefined;
+    return row
+      ? { owner: ownerOf(environment, row), msLeft: Math.max(0, Math.round(row.ms_left)) }
+      : undefined;
   }
 
   function hold(environment: string, who: LockOwner, token: number, since: number): Lock {
@@ -109,10 +116,13 @@ export function createLeases(db: Db) {
       stop();
       logger.warn(`postgres-store: lost the lease on ${environment} (token ${token}): ${reason}`);
       controller.abort(
-        new LockLostError(`the lease on ${environment} was lost: ${reason}; this run stops acting on the target`, {
-          plugin,
-          details: { environment, token },
-        }),
+        new LockLostError(
+          `the lease on ${environment} was lost: ${reason}; this run stops acting on the target`,
+          {
+            plugin,
+            details: { environment, token },
+          },
+        ),
       );
     }
     // Measured from before the statement was sent: the lease cannot end on the server before it ends here.
@@ -130,14 +140,20 @@ export function createLeases(db: Db) {
       if (released) return;
       const sentAt = performance.now();
       try {
-        const rows = await db.query<{ token: string }>('refresh the lease', refresh, [environment, token, leaseMs]);
+        const rows = await db.query<{ token: string }>('refresh the lease', refresh, [
+          environment,
+          token,
+          leaseMs,
+        ]);
         if (released) return;
         if (rows.length === 0) return lose('another holder took it over, or it expired');
         expireAt(sentAt);
         schedule(refreshEveryMs);
       } catch (err) {
         if (released) return;
-        logger.warn(`postgres-store: could not refresh the lease on ${environment}: ${(err as Error).message}`);
+        logger.warn(
+          `postgres-store: could not refresh the lease on ${environment}: ${(err as Error).message}`,
+        );
         schedule(Math.max(50, Math.floor(refreshEveryMs / 3)));
       }
     }
@@ -192,7 +208,12 @@ export function createLeases(db: Db) {
           {
             plugin,
             ...(o
-              ? { details: { owner: { runId: o.runId, pid: o.pid, host: o.host, since: o.since }, leaseMsLeft: current.msLeft } }
+              ? {
+                  details: {
+                    owner: { runId: o.runId, pid: o.pid, host: o.host, since: o.since },
+                    leaseMsLeft: current.msLeft,
+                  },
+                }
               : {}),
           },
         );
@@ -206,7 +227,8 @@ export function createLeases(db: Db) {
 
     /** A fenced write was refused: the lease behind this token is gone, so say so now, not at the next refresh. */
     refused(environment: string, token: number): void {
-      for (const h of held) if (h.environment === environment && h.token === token) h.lose('a fenced write was refused');
+      for (const h of held)
+        if (h.environment === environment && h.token === token) h.lose('a fenced write was refused');
     },
 
     /** Stops refreshing every lease this store holds (they expire); their runs are told they lost them. */

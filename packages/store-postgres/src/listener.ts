@@ -35,7 +35,10 @@ export function createListener(db: Db, channels: readonly string[]) {
     listeningSince = undefined;
     c.removeAllListeners('notification');
     c.end().catch(() => {});
-    if (err) logger.warn(`postgres-store: the LISTEN connection to ${db.label.where} dropped: ${db.label.redactor.string(err.message)}`);
+    if (err)
+      logger.warn(
+        `postgres-store: the LISTEN connection to ${db.label.where} dropped: ${db.label.redactor.string(err.message)}`,
+      );
     scheduleReconnect();
   }
 
@@ -69,7 +72,9 @@ export function createListener(db: Db, channels: readonly string[]) {
         if (client === c) client = undefined;
         c.removeAllListeners('notification');
         await c.end().catch(() => {});
-        logger.debug(`postgres-store: cannot LISTEN on ${db.label.where} yet: ${db.label.redactor.string((err as Error).message)}`);
+        logger.debug(
+          `postgres-store: cannot LISTEN on ${db.label.where} yet: ${db.label.redactor.string((err as Error).message)}`,
+        );
         scheduleReconnect();
       } finally {
         connecting = undefined;
@@ -86,8 +91,8 @@ export function createListener(db: Db, channels: readonly string[]) {
 
     /** Subscribes to a channel; resolves once listening (or once the first attempt failed: poll meanwhile). */
     async subscribe(channel: string, hear: Hearer): Promise<() => Promise<void>> {
-      let set = hearers.get(channel);
-      if (!set) hearers.set(channel, (set = new Set()));
+      const set = hearers.get(channel) ?? new Set<Hearer>();
+      hearers.set(channel, set);
       set.add(hear);
       await ensure();
       return async () => {

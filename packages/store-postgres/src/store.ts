@@ -121,7 +121,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         readJournal,
         [runId],
       );
-      if (rows.length === 0) throw new RunNotFoundError(`no run "${runId}" in ${db.label.where} (schema ${schema})`, { plugin });
+      if (rows.length === 0)
+        throw new RunNotFoundError(`no run "${runId}" in ${db.label.where} (schema ${schema})`, { plugin });
       return rows.map((row) => journalRow(runId, row));
     },
 
@@ -134,7 +135,11 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         version: string;
         started_at: Date;
         status: RunSummary['status'] | null;
-      }>('list runs', environment === undefined ? runsAll : runsEnv, environment === undefined ? [] : [environment]);
+      }>(
+        'list runs',
+        environment === undefined ? runsAll : runsEnv,
+        environment === undefined ? [] : [environment],
+      );
       return rows.map((r) => ({
         runId: r.run_id,
         environment: r.environment,
@@ -160,9 +165,11 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
     async history(environment) {
       environmentOf(environment);
-      const rows = await db.query<{ id: string; entry: unknown }>(`read history of ${environment}`, listHistory, [
-        environment,
-      ]);
+      const rows = await db.query<{ id: string; entry: unknown }>(
+        `read history of ${environment}`,
+        listHistory,
+        [environment],
+      );
       return rows.map((r) => historyRow(environment, r.entry, Number(r.id)));
     },
 

@@ -22,7 +22,8 @@ export const reasonMaxLength = 1_000;
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
-const isTime = (v: unknown): v is string => typeof v === 'string' && v.length <= 64 && !Number.isNaN(Date.parse(v));
+const isTime = (v: unknown): v is string =>
+  typeof v === 'string' && v.length <= 64 && !Number.isNaN(Date.parse(v));
 
 export const environmentOf = (value: unknown) => checkIdentifier(value, 'environment', ctx);
 export const runIdOf = (value: unknown) => checkIdentifier(value, 'run id', ctx);
@@ -37,7 +38,10 @@ export function toJson(value: unknown, what: string, max: number): string {
   }
   if (typeof text !== 'string') throw new ConfigInvalidError(`${what} cannot be stored: it is not JSON`, ctx);
   if (Buffer.byteLength(text) > max) {
-    throw new ConfigInvalidError(`${what} is larger than ${max} bytes of JSON; keep large data out of it`, ctx);
+    throw new ConfigInvalidError(
+      `${what} is larger than ${max} bytes of JSON; keep large data out of it`,
+      ctx,
+    );
   }
   return text;
 }
@@ -68,7 +72,10 @@ export function checkOwner(owner: LockOwner): LockOwner {
     throw new ConfigInvalidError('lock owner host must be 1-255 characters', ctx);
   }
   if (!isTime(owner.since)) throw new ConfigInvalidError('lock owner since must be an ISO time', ctx);
-  if (owner.processStart !== undefined && (typeof owner.processStart !== 'string' || owner.processStart.length > 64)) {
+  if (
+    owner.processStart !== undefined &&
+    (typeof owner.processStart !== 'string' || owner.processStart.length > 64)
+  ) {
     throw new ConfigInvalidError('lock owner processStart must be a string of at most 64 characters', ctx);
   }
   return owner;
@@ -89,7 +96,12 @@ export function checkEntry(runId: string, entry: JournalEntryInput) {
     if (typeof h.kind !== 'string' || typeof h.version !== 'string' || h.version.length > 200) {
       throw new ConfigInvalidError('run header needs a kind and a version', ctx);
     }
-    return { environment: h.environment, kind: h.kind, version: h.version, startedAt: new Date(h.startedAt).toISOString() };
+    return {
+      environment: h.environment,
+      kind: h.kind,
+      version: h.version,
+      startedAt: new Date(h.startedAt).toISOString(),
+    };
   }
   if (entry.type.startsWith('step-') && typeof (entry as { key?: unknown }).key !== 'string') {
     throw new ConfigInvalidError(`a ${entry.type} entry needs a step key`, ctx);
@@ -113,12 +125,16 @@ export function checkHistory(entry: HistoryEntry): HistoryEntry {
 }
 
 /** Reads back one journal row; anything that is not what the store wrote is corruption. */
-export function journalRow(runId: string, row: { seq: number; at: Date; type: string; entry: unknown }): JournalEntry {
+export function journalRow(
+  runId: string,
+  row: { seq: number; at: Date; type: string; entry: unknown },
+): JournalEntry {
   const entry = row.entry;
   const bad = (why: string) =>
     new StoreError(`journal of run ${runId} is corrupt at entry ${row.seq}: ${why}`, { plugin });
   if (!isObject(entry) || entry.type !== row.type || !entryTypes.has(row.type)) throw bad('unknown entry');
-  if (row.type === 'run' && (!isObject(entry.header) || entry.header.runId !== runId)) throw bad('bad header');
+  if (row.type === 'run' && (!isObject(entry.header) || entry.header.runId !== runId))
+    throw bad('bad header');
   if (row.type.startsWith('step-') && typeof entry.key !== 'string') throw bad('no step key');
   if (row.type === 'finished' && typeof entry.status !== 'string') throw bad('no status');
   return { ...entry, seq: row.seq, time: row.at.toISOString() } as unknown as JournalEntry;
@@ -154,7 +170,9 @@ export function checkControl(request: ControlRequestInput): ControlRequestInput 
   // The store gives the id and the time; a request that brings its own is not one a client may send.
   if ('id' in request || 'createdAt' in request) throw invalid('id and createdAt are given by the store');
   if (!controlActions.includes(request.action)) {
-    throw invalid(`action must be one of ${controlActions.join(', ')}, got ${JSON.stringify(request.action)}`);
+    throw invalid(
+      `action must be one of ${controlActions.join(', ')}, got ${JSON.stringify(request.action)}`,
+    );
   }
   try {
     environmentOf(request.environment);

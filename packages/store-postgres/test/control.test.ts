@@ -53,7 +53,8 @@ async function pausedRun(environment: string): Promise<string> {
   for (;;) {
     const [run] = (await store.runs(environment)).filter((r) => r.status === undefined && r.version === 'v2');
     const last = run ? (await store.read(run.runId)).at(-1) : undefined;
-    if (run && last?.type === 'step-started' && JSON.stringify(last.input ?? '').includes('pause')) return run.runId;
+    if (run && last?.type === 'step-started' && JSON.stringify(last.input ?? '').includes('pause'))
+      return run.runId;
     if (Date.now() > deadline) throw new Error(`no paused run: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -80,7 +81,11 @@ describe('control from another process', () => {
     await canaryAt(environment, 50);
     await pausedRun(environment);
 
-    const aborted = await control(b, 'a1', { environment, action: 'abort', reason: 'p95 doubled on host-b dashboards' });
+    const aborted = await control(b, 'a1', {
+      environment,
+      action: 'abort',
+      reason: 'p95 doubled on host-b dashboards',
+    });
     expect(aborted.reply).toMatchObject({ runId, action: 'abort', applied: true });
     const result = await a.next((l) => l.id === 'v2' && l.event === 'result', 30_000);
     expect(result).toMatchObject({ runId });

@@ -54,7 +54,11 @@ async function resumeOnHostB(b: Child, environment: string, runId: string) {
 }
 
 async function expectConsistent(environment: string, version: string) {
-  const pools = readPools(join(dir, environment)) as Array<{ version: string; weight: number; replicas: number }>;
+  const pools = readPools(join(dir, environment)) as Array<{
+    version: string;
+    weight: number;
+    replicas: number;
+  }>;
   expect(pools.map((p) => [p.version, p.weight, p.replicas])).toEqual([[version, 100, 2]]);
   expect((await store.history(environment)).map((h) => h.version)).toEqual(['v1', version]);
   expect(await store.lockOwner(environment)).toBeUndefined();
@@ -64,9 +68,10 @@ async function leaseHost(environment: string): Promise<string | undefined> {
   const db = new pg.Client({ connectionString: url });
   await db.connect();
   try {
-    const { rows } = await db.query<{ host: string }>('SELECT host FROM resume.leases WHERE environment = $1', [
-      environment,
-    ]);
+    const { rows } = await db.query<{ host: string }>(
+      'SELECT host FROM resume.leases WHERE environment = $1',
+      [environment],
+    );
     return rows[0]?.host;
   } finally {
     await db.end();
@@ -100,7 +105,11 @@ describe('a release killed at a journal point', () => {
           const journal = await store.read(interrupted!.runId);
           expect(journal.at(-1), key).toMatchObject({ type: 'step-started', key });
           const result = await resumeOnHostB(b, environment, interrupted!.runId);
-          expect(result, key).toMatchObject({ runId: interrupted!.runId, status: 'succeeded', serving: 'v2' });
+          expect(result, key).toMatchObject({
+            runId: interrupted!.runId,
+            status: 'succeeded',
+            serving: 'v2',
+          });
           await expectConsistent(environment, 'v2');
           // What was journaled before the kill is still the start of the journal.
           expect((await store.read(interrupted!.runId)).slice(0, journal.length)).toEqual(journal);

@@ -27,7 +27,13 @@ function memoryLogger(): Logger & { lines: string[] } {
 }
 
 const owner = { runId: 'run-1', pid: process.pid, host: 'host-a', since: new Date().toISOString() };
-const everything = (err: unknown) => JSON.stringify({ err, message: (err as Error).message, cause: String((err as Error).cause), json: (err as { toJSON?: () => unknown }).toJSON?.() });
+const everything = (err: unknown) =>
+  JSON.stringify({
+    err,
+    message: (err as Error).message,
+    cause: String((err as Error).cause),
+    json: (err as { toJSON?: () => unknown }).toJSON?.(),
+  });
 
 describe('secrets', () => {
   it('a password role works, and a wrong password is a typed error that never shows either password', async () => {
@@ -38,7 +44,11 @@ describe('secrets', () => {
 
     const wrong = 'Wr0ng-pa55word-xyz';
     const logger = memoryLogger();
-    const bad = postgresStore({ connectionString: appUrl.replace(encodeURIComponent(password), wrong), schema: 'app', logger });
+    const bad = postgresStore({
+      connectionString: appUrl.replace(encodeURIComponent(password), wrong),
+      schema: 'app',
+      logger,
+    });
     const err = await bad.runs().catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'CG_STORE_FAILED', plugin: 'postgres-store' });
     expect((err as Error).message).toMatch(/credentials/);
@@ -73,7 +83,9 @@ describe('secrets', () => {
       const fence = { environment: 'staging', token: lock.token };
       await store.append('run-1', { type: 'note', message: 'before' }, fence);
       await own.stop();
-      const err = await store.append('run-1', { type: 'note', message: 'during' }, fence).catch((e: unknown) => e);
+      const err = await store
+        .append('run-1', { type: 'note', message: 'during' }, fence)
+        .catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'CG_STORE_UNAVAILABLE' });
       const started = performance.now();
       await new Promise((resolve) => lock.lost.addEventListener('abort', resolve, { once: true }));
@@ -96,7 +108,9 @@ describe('secrets', () => {
 
 describe('schema', () => {
   it('is created once by racing stores, at this package’s version, in the schema asked for', async () => {
-    const stores = Array.from({ length: 5 }, () => postgresStore({ connectionString: url, schema: 'racing' }));
+    const stores = Array.from({ length: 5 }, () =>
+      postgresStore({ connectionString: url, schema: 'racing' }),
+    );
     await Promise.all(stores.map((s, i) => s.append(`run-${i}`, { type: 'note', message: 'first use' })));
     const db = new pg.Client({ connectionString: url });
     await db.connect();
@@ -106,7 +120,14 @@ describe('schema', () => {
     );
     await db.end();
     expect(rows).toEqual([{ version: SCHEMA_VERSION }]);
-    expect(tables.rows.map((r) => r.table_name)).toEqual(['control', 'history', 'journal', 'leases', 'runs', 'schema_version']);
+    expect(tables.rows.map((r) => r.table_name)).toEqual([
+      'control',
+      'history',
+      'journal',
+      'leases',
+      'runs',
+      'schema_version',
+    ]);
     for (const s of stores) await s.close();
   });
 
@@ -119,7 +140,10 @@ describe('schema', () => {
     await db.query('UPDATE future.schema_version SET version = $1', [SCHEMA_VERSION + 1]);
     const store = postgresStore({ connectionString: url, schema: 'future' });
     const err = await store.append('run-1', { type: 'note', message: 'x' }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'CG_STORE_FAILED', details: { found: SCHEMA_VERSION + 1, supported: SCHEMA_VERSION } });
+    expect(err).toMatchObject({
+      code: 'CG_STORE_FAILED',
+      details: { found: SCHEMA_VERSION + 1, supported: SCHEMA_VERSION },
+    });
     expect((err as Error).message).toMatch(/newer than this @codegraph\/store-postgres/);
     const { rows } = await db.query('SELECT count(*)::int AS n FROM future.journal');
     expect(rows[0].n).toBe(0);

@@ -118,7 +118,9 @@ describe('leases', () => {
     const fence = { environment: 'staging', token: lock.token };
     await store.append('run-a', header('run-a'), fence);
     await new Promise((r) => setTimeout(r, 1_500));
-    await expect(make().lock('staging', owner('run-b'))).rejects.toMatchObject({ code: 'CG_ENVIRONMENT_LOCKED' });
+    await expect(make().lock('staging', owner('run-b'))).rejects.toMatchObject({
+      code: 'CG_ENVIRONMENT_LOCKED',
+    });
     expect((await store.append('run-a', { type: 'note', message: 'still mine' }, fence)).seq).toBe(1);
     expect(lock.lost.aborted).toBe(false);
     await lock.release();
@@ -130,7 +132,9 @@ describe('leases', () => {
     await old.release();
     const now = await store.lock('staging', owner('run-b'));
     const stale = { environment: 'staging', token: old.token };
-    await expect(store.append('run-x', header('run-x'), stale)).rejects.toMatchObject({ code: 'CG_LOCK_LOST' });
+    await expect(store.append('run-x', header('run-x'), stale)).rejects.toMatchObject({
+      code: 'CG_LOCK_LOST',
+    });
     await expect(store.recordHistory('staging', history('run-x', 'v9'), stale)).rejects.toMatchObject({
       code: 'CG_LOCK_LOST',
     });
@@ -139,7 +143,10 @@ describe('leases', () => {
     expect(await store.runs('staging')).toEqual([]);
     // The current token writes.
     await store.append('run-b', header('run-b'), { environment: 'staging', token: now.token });
-    await store.recordHistory('staging', history('run-b', 'v2'), { environment: 'staging', token: now.token });
+    await store.recordHistory('staging', history('run-b', 'v2'), {
+      environment: 'staging',
+      token: now.token,
+    });
     expect((await store.history('staging')).map((h) => h.version)).toEqual(['v2']);
     await now.release();
   });
@@ -176,7 +183,11 @@ describe('journal, history and runs', () => {
 
   it('keeps what was appended exactly, and returns it with its number and time', async () => {
     const { store } = fresh();
-    const input = { type: 'step-finished' as const, key: 'deploy/0', result: { weights: { v1: 90, v2: 10 }, text: 'é\u0000"' } };
+    const input = {
+      type: 'step-finished' as const,
+      key: 'deploy/0',
+      result: { weights: { v1: 90, v2: 10 }, text: 'é\u0000"' },
+    };
     await store.append('run-1', header('run-1'));
     const written = await store.append('run-1', input);
     expect(written).toMatchObject({ ...input, seq: 1 });
@@ -185,13 +196,33 @@ describe('journal, history and runs', () => {
 
   it('lists runs newest first with their status once finished, per environment', async () => {
     const { store } = fresh();
-    await store.append('run-1', { ...header('run-1'), header: { ...header('run-1').header, startedAt: '2026-01-01T00:00:00.000Z' } });
-    await store.append('run-2', { ...header('run-2'), header: { ...header('run-2').header, startedAt: '2026-01-02T00:00:00.000Z' } });
+    await store.append('run-1', {
+      ...header('run-1'),
+      header: { ...header('run-1').header, startedAt: '2026-01-01T00:00:00.000Z' },
+    });
+    await store.append('run-2', {
+      ...header('run-2'),
+      header: { ...header('run-2').header, startedAt: '2026-01-02T00:00:00.000Z' },
+    });
     await store.append('run-3', header('run-3', 'production'));
     await store.append('run-1', { type: 'finished', status: 'succeeded', serving: 'v2' });
     expect(await store.runs('staging')).toEqual([
-      { runId: 'run-2', environment: 'staging', kind: 'release', version: 'v2', startedAt: '2026-01-02T00:00:00.000Z', status: undefined },
-      { runId: 'run-1', environment: 'staging', kind: 'release', version: 'v2', startedAt: '2026-01-01T00:00:00.000Z', status: 'succeeded' },
+      {
+        runId: 'run-2',
+        environment: 'staging',
+        kind: 'release',
+        version: 'v2',
+        startedAt: '2026-01-02T00:00:00.000Z',
+        status: undefined,
+      },
+      {
+        runId: 'run-1',
+        environment: 'staging',
+        kind: 'release',
+        version: 'v2',
+        startedAt: '2026-01-01T00:00:00.000Z',
+        status: 'succeeded',
+      },
     ]);
     expect((await store.runs()).map((r) => r.runId).sort()).toEqual(['run-1', 'run-2', 'run-3']);
   });
@@ -218,7 +249,13 @@ describe('journal, history and runs', () => {
 describe('control requests', () => {
   const received = () => {
     const seen: ControlRequest[] = [];
-    return { seen, handler: async (r: ControlRequest) => (seen.push(r), { applied: true, message: `did ${r.action}` }) };
+    return {
+      seen,
+      handler: async (r: ControlRequest) => {
+        seen.push(r);
+        return { applied: true, message: `did ${r.action}` };
+      },
+    };
   };
 
   it('delivers each request once, in order, across two watchers on two stores, and stores the reply', async () => {
@@ -230,9 +267,18 @@ describe('control requests', () => {
     const sender = make();
     const sent: ControlRequest[] = [];
     for (let i = 0; i < 20; i++) {
-      sent.push(await sender.sendControl({ environment: 'staging', runId: 'run-1', action: i % 2 ? 'abort' : 'promote', reason: `r${i}` }));
+      sent.push(
+        await sender.sendControl({
+          environment: 'staging',
+          runId: 'run-1',
+          action: i % 2 ? 'abort' : 'promote',
+          reason: `r${i}`,
+        }),
+      );
     }
-    const replies = await Promise.all(sent.map((r) => sender.waitForReply('staging', r.id, { timeoutMs: 10_000 })));
+    const replies = await Promise.all(
+      sent.map((r) => sender.waitForReply('staging', r.id, { timeoutMs: 10_000 })),
+    );
     expect(replies.every((r) => r?.applied === true && r.runId === 'run-1')).toBe(true);
     const all = [...a.seen, ...b.seen].map((r) => r.id);
     expect(all.sort()).toEqual(sent.map((r) => r.id).sort());
@@ -254,7 +300,9 @@ describe('control requests', () => {
     await sender.sendControl({ environment: 'production', action: 'abort' });
     const r = received();
     const watch = await store.watchControl('staging', 'run-1', r.handler);
-    expect(await sender.waitForReply('staging', mine.id, { timeoutMs: 5_000 })).toMatchObject({ applied: true });
+    expect(await sender.waitForReply('staging', mine.id, { timeoutMs: 5_000 })).toMatchObject({
+      applied: true,
+    });
     await new Promise((res) => setTimeout(res, 300));
     expect(r.seen.map((x) => [x.action, x.full])).toEqual([['promote', true]]);
     await watch.stop();
@@ -283,10 +331,17 @@ describe('control requests', () => {
       `INSERT INTO "${schema}".control (id, environment, action, created_at) VALUES ('badbadbad1', 'staging', 'rm -rf', now())`,
     );
     const sender = make();
-    const good = await sender.sendControl({ environment: 'staging', action: 'approve', by: 'alice', subject: 'production@v1.2.3' });
+    const good = await sender.sendControl({
+      environment: 'staging',
+      action: 'approve',
+      by: 'alice',
+      subject: 'production@v1.2.3',
+    });
     const r = received();
     const watch = await store.watchControl('staging', 'run-1', r.handler);
-    expect(await sender.waitForReply('staging', good.id, { timeoutMs: 5_000 })).toMatchObject({ applied: true });
+    expect(await sender.waitForReply('staging', good.id, { timeoutMs: 5_000 })).toMatchObject({
+      applied: true,
+    });
     expect(await sender.waitForReply('staging', 'badbadbad1', { timeoutMs: 1_000 })).toMatchObject({
       applied: false,
       message: expect.stringContaining('action'),
@@ -322,6 +377,8 @@ describe('control requests', () => {
     expect(Date.now() - started).toBeLessThan(1_000);
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
-    expect(await store.waitForReply('staging', req.id, { timeoutMs: 10_000, signal: ac.signal })).toBeUndefined();
+    expect(
+      await store.waitForReply('staging', req.id, { timeoutMs: 10_000, signal: ac.signal }),
+    ).toBeUndefined();
   });
 });

@@ -27,7 +27,12 @@ function store() {
   closers.push(() => s.close());
   return s;
 }
-const owner = (runId: string) => ({ runId, pid: process.pid, host: 'host-b', since: new Date().toISOString() });
+const owner = (runId: string) => ({
+  runId,
+  pid: process.pid,
+  host: 'host-b',
+  since: new Date().toISOString(),
+});
 
 function holder(environment: string, runId: string) {
   return startChild('lease-child.mjs', {
@@ -85,7 +90,8 @@ describe('a lease holder that dies or freezes', () => {
     // Every write of the frozen holder is older than the takeover; none landed after it.
     const journal = await s.read('run-a');
     const holderWrites = journal.filter(
-      (e): e is Extract<JournalEntry, { type: 'note' }> => e.type === 'note' && e.message.startsWith('holder write'),
+      (e): e is Extract<JournalEntry, { type: 'note' }> =>
+        e.type === 'note' && e.message.startsWith('holder write'),
     );
     expect(holderWrites.length).toBeGreaterThanOrEqual(4);
     expect(holderWrites.every((e) => e.seq < mine.seq)).toBe(true);

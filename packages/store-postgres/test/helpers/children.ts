@@ -7,7 +7,10 @@ export interface Child {
   readonly lines: Array<Record<string, unknown>>;
   send(message: Record<string, unknown>): void;
   /** The first line (already said or to come) matching `match`. */
-  next(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  next(
+    match: (line: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 }
 
@@ -36,8 +39,10 @@ export function startChild(script: string, env: Record<string, string>): Child {
   });
   live.add(proc);
   const lines: Array<Record<string, unknown>> = [];
-  const waiters: Array<{ match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> =
-    [];
+  const waiters: Array<{
+    match: (l: Record<string, unknown>) => boolean;
+    resolve: (l: Record<string, unknown>) => void;
+  }> = [];
   let buffer = '';
   let stderr = '';
   proc.stdout!.on('data', (d: Buffer) => {
@@ -62,11 +67,12 @@ export function startChild(script: string, env: Record<string, string>): Child {
     stderr = (stderr + d.toString()).slice(-10_000);
   });
   proc.stdin!.on('error', () => {});
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
-    proc.once('exit', (code, signal) => {
-      live.delete(proc);
-      resolve({ code, signal, stderr });
-    }),
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>(
+    (resolve) =>
+      proc.once('exit', (code, signal) => {
+        live.delete(proc);
+        resolve({ code, signal, stderr });
+      }),
   );
   return {
     proc,
@@ -80,7 +86,12 @@ export function startChild(script: string, env: Record<string, string>): Child {
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new Error(`no matching line within ${timeoutMs} ms; said: ${JSON.stringify(lines.slice(-5))}; stderr: ${stderr}`)),
+          () =>
+            reject(
+              new Error(
+                `no matching line within ${timeoutMs} ms; said: ${JSON.stringify(lines.slice(-5))}; stderr: ${stderr}`,
+              ),
+            ),
           timeoutMs,
         );
         waiters.push({

@@ -179,7 +179,8 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
         return;
       } catch {
         await client.end().catch(() => {});
-        if (Date.now() > deadline) throw new Error(`postgres did not accept connections within 20 s:\n${log}`);
+        if (Date.now() > deadline)
+          throw new Error(`postgres did not accept connections within 20 s:\n${log}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }
