@@ -4,7 +4,7 @@
 // Prints one JSON object per line, the headline last.
 
 import { spawn } from 'node:child_process';
-import { hostname } from 'node:os';
+import { hostname, loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createReleaseEngine, rolling, silentLogger, type Target } from '@codegraph/release-core';
@@ -90,6 +90,7 @@ try {
   );
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   // All 1,000 are in flight at once; they are started ten per turn of the event loop, as a service
   // receiving 1,000 requests would start them, one socket read at a time.
@@ -100,6 +101,7 @@ try {
   }
   const results = await Promise.all(runs);
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   delay.disable();
   const failed = results.filter((r) => r.status !== 'succeeded').length;
   if (failed > 0) throw new Error(`${failed} releases did not succeed`);
@@ -114,6 +116,10 @@ try {
     seconds: Number(seconds.toFixed(2)),
     journal_appends_per_s: Math.round(appendsPerS),
     event_loop_p99_ms: Number(loopP99.toFixed(1)),
+    // How busy this process was (100 = one core all the time), and how busy the machine was: on a shared
+    // machine a busy process waits for a core, and that wait shows in the event loop's delay.
+    process_cpu_pct: Math.round(((cpu.user + cpu.system) / 1e6 / seconds) * 100),
+    machine_load_1m: Number(loadavg()[0]!.toFixed(1)),
   });
 
   // Baseline: the same number of single-row INSERTs, as many callers at once, same pool, same server.

@@ -224,8 +224,9 @@ export function createControl(db: Db, listener: Listener, channels: { control: s
       };
       const onAbort = () => void stop();
       ctx?.signal?.addEventListener('abort', onAbort, { once: true });
+      // A watcher that subscribed while the LISTEN connection was being made was kicked once it listened.
       if (ctx?.signal?.aborted) await stop();
-      else kick();
+      else if (lastScanStart === Number.NEGATIVE_INFINITY && !scanning) kick();
       return { stop };
     },
 
