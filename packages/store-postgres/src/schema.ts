@@ -2,7 +2,16 @@ import { StoreError } from '@codegraph/release-core';
 import type pg from 'pg';
 import { plugin } from './errors.js';
 
-/** The schema version this package creates and understands. A database at a newer version is refused. */
+/**
+ * The schema version this package creates and understands. A database at a newer version is refused
+ * (`CG_STORE_FAILED`, `details: { found, supported }`).
+ *
+ * @example
+ * ```ts
+ * import { SCHEMA_VERSION } from '@codegraph/store-postgres'
+ * // SELECT version FROM codegraph_release.schema_version  -- equals SCHEMA_VERSION once migrated
+ * ```
+ */
 export const SCHEMA_VERSION = 1;
 
 /** Each migration brings the schema from the version before it to its index + 1. */

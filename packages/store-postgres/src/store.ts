@@ -26,7 +26,16 @@ import {
   toJson,
 } from './validate.js';
 
-/** A {@link Store} on PostgreSQL, with `close()` always present. */
+/**
+ * A {@link Store} on PostgreSQL, with `close()` always present: it stops lease refreshes (their runs are
+ * told they lost the lease), closes the LISTEN connection, and ends the pool the store made.
+ *
+ * @example
+ * ```ts
+ * const store: PostgresStore = postgresStore({ connectionString: process.env.DATABASE_URL })
+ * await store.close()
+ * ```
+ */
 export interface PostgresStore extends Store {
   close(): Promise<void>;
 }

@@ -151,6 +151,46 @@ describe('leases', () => {
     await now.release();
   });
 
+  it('fenced appends racing the expiry and the takeover land before the new holder’s first write, or not at all', async () => {
+    const { schema, store, make } = fresh({ leaseMs: 60_000 });
+    await store.append('run-a', header('run-a'));
+    // A holder that stopped refreshing: its lease ends 300 ms from now, while it keeps writing.
+    await sql(
+      `INSERT INTO "${schema}".leases (environment, token, run_id, pid, host, since, expires_at, refreshed_at)
+       VALUES ('staging', 7, 'run-a', 1, 'host-a', '2026-01-01T00:00:00.000Z', clock_timestamp() + interval '300 ms', clock_timestamp())`,
+    );
+    const old = { environment: 'staging', token: 7 };
+    const written: number[] = [];
+    let refusedWith: unknown;
+    const writer = (async () => {
+      for (;;) {
+        try {
+          written.push((await store.append('run-a', { type: 'note', message: 'old holder' }, old)).seq);
+        } catch (err) {
+          refusedWith = err;
+          return;
+        }
+      }
+    })();
+    const taker = make();
+    let lock: Awaited<ReturnType<typeof taker.lock>> | undefined;
+    while (!lock) {
+      lock = await taker.lock('staging', owner('run-b')).catch(() => undefined);
+    }
+    const first = await taker.append(
+      'run-a',
+      { type: 'note', message: 'new holder' },
+      { environment: 'staging', token: lock.token },
+    );
+    await writer;
+    expect(refusedWith).toMatchObject({ code: 'CG_LOCK_LOST' });
+    expect(written.length).toBeGreaterThan(0);
+    expect(Math.max(...written)).toBeLessThan(first.seq);
+    const notes = (await store.read('run-a')).filter((e) => e.type === 'note');
+    expect(notes.at(-1)).toMatchObject({ seq: first.seq, message: 'new holder' });
+    await lock.release();
+  });
+
   it('a holder whose fenced write is refused has its lost signal fired at once', async () => {
     const { schema, store } = fresh({ leaseMs: 60_000 });
     const lock = await store.lock('staging', owner('run-a'));
