@@ -96,7 +96,6 @@ export {
   type RuleContext,
   rules,
 } from './rules.js';
-export type { FileStoreOptions } from './store/file.js';
 // Store
 // The control-request rules every store applies (sent and read back), for stores outside core
 export {
@@ -109,6 +108,7 @@ export {
   isControlId,
   newControlId,
 } from './store/control.js';
+export type { FileStoreOptions } from './store/file.js';
 export { fileStore } from './store/file.js';
 export type {
   ControlAction,

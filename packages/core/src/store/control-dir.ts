@@ -245,8 +245,9 @@ export function controlDir(controlRoot: (environment: string) => string, options
         });
       };
       // The first look waits one interval: the caller finishes setting up the run it delivers to.
+      // Not unref'd: like a listening server, a subscription keeps its process alive until stopped (a
+      // run paused for an approval has nothing else pending).
       const timer = setInterval(tick, options.pollMs);
-      timer.unref();
       const stop = async () => {
         stopped = true;
         clearInterval(timer);
