@@ -44,7 +44,7 @@ const columns =
  */
 export function createControl(db: Db, listener: Listener, channels: { control: string; reply: string }) {
   const { s } = db;
-  const { pollEveryMs, logger } = db.options;
+  const { pollEveryMs, controlExpiryMs, logger } = db.options;
 
   const send = db.statement(
     'control_send',
@@ -56,7 +56,7 @@ export function createControl(db: Db, listener: Listener, channels: { control: s
   );
   const pending = db.statement(
     'control_pending',
-    `SELECT id FROM ${s}.control
+    `SELECT id, created_at < clock_timestamp() - $3 * interval '1 millisecond' AS expired FROM ${s}.control
      WHERE environment = $1 AND (run_id IS NULL OR run_id = $2) AND consumed_at IS NULL AND withdrawn_at IS NULL
      ORDER BY seq LIMIT 100`,
   );
@@ -155,7 +155,15 @@ export function createControl(db: Db, listener: Listener, channels: { control: s
       let again = false;
       let lastScanStart = Number.NEGATIVE_INFINITY;
 
-      async function deliver(row: ControlRow): Promise<void> {
+      async function deliver(row: ControlRow, expired: boolean): Promise<void> {
+        if (expired) {
+          // A stale request (sent while no run was there to take it) must not steer a later run.
+          await reply(row.id, undefined, {
+            applied: false,
+            message: `expired: nobody consumed it within ${controlExpiryMs} ms`,
+          });
+          return;
+        }
         let request: ControlRequest;
         try {
           request = requestOf(row);
@@ -177,11 +185,15 @@ export function createControl(db: Db, listener: Listener, channels: { control: s
         do {
           again = false;
           lastScanStart = performance.now();
-          const ids = await db.query<{ id: string }>('list control requests', pending, [environment, runId]);
-          for (const { id } of ids) {
+          const ids = await db.query<{ id: string; expired: boolean }>('list control requests', pending, [
+            environment,
+            runId,
+            controlExpiryMs,
+          ]);
+          for (const { id, expired } of ids) {
             if (stopped) return;
             const [row] = await db.query<ControlRow>('consume a control request', claim, [id, runId]);
-            if (row) await deliver(row); // else another watcher consumed it, or it was withdrawn
+            if (row) await deliver(row, expired); // else another watcher consumed it, or it was withdrawn
           }
           if (ids.length === 100) again = true;
         } while (again && !stopped);
@@ -213,7 +225,7 @@ export function createControl(db: Db, listener: Listener, channels: { control: s
         const since = listener.listeningSince;
         if (since === undefined || since > lastScanStart) kick();
       }, pollEveryMs);
-      poll.unref();
+      // Not unref'd: like a listening server, a subscription keeps its process alive until stopped.
       const stop = async () => {
         if (stopped) return;
         stopped = true;

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import {
   EnvironmentLockedError,
   type Lock,
@@ -7,7 +8,7 @@ import {
   StoreError,
   throwIfAborted,
 } from '@codegraph/release-core';
-import { checkIdentifier } from '@codegraph/release-core/kit';
+import { checkIdentifier, processStartTime } from '@codegraph/release-core/kit';
 import type { Db } from './db.js';
 import { plugin } from './errors.js';
 import { checkOwner, environmentOf } from './validate.js';
@@ -182,9 +183,14 @@ export function createLeases(db: Db) {
   }
 
   return {
-    async lock(environment: string, who: LockOwner, ctx?: OperationContext): Promise<Lock> {
+    async lock(environment: string, owner: LockOwner, ctx?: OperationContext): Promise<Lock> {
       environmentOf(environment);
-      checkOwner(who);
+      checkOwner(owner);
+      // An owner on this host is told apart from a later process with its PID by the start time.
+      const who =
+        owner.processStart === undefined && owner.host === hostname()
+          ? { ...owner, processStart: processStartTime(owner.pid) }
+          : owner;
       throwIfAborted(ctx?.signal, `lock ${environment}`);
       for (let attempt = 0; ; attempt++) {
         const since = performance.now();

@@ -31,6 +31,11 @@ export interface PostgresStoreOptions {
    * connected (and once after every reconnect). @default 1_000
    */
   pollEveryMs?: number | undefined;
+  /**
+   * A control request nobody consumed for this long is refused as expired (`applied: false`) instead of
+   * reaching a later run, in milliseconds. @default 60_000
+   */
+  controlExpiryMs?: number | undefined;
   /** Longest wait for a connection (new or from the pool), in milliseconds. @default 10_000 */
   connectTimeoutMs?: number | undefined;
   /** Longest wait for one statement's answer, in milliseconds. @default 30_000 */
@@ -50,6 +55,7 @@ export interface ResolvedOptions {
   leaseMs: number;
   refreshEveryMs: number;
   pollEveryMs: number;
+  controlExpiryMs: number;
   maxEntryBytes: number;
   logger: Logger;
 }
@@ -94,6 +100,7 @@ export function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
     throw new ConfigInvalidError('postgresStore: refreshEveryMs must be shorter than leaseMs', { plugin });
   }
   const pollEveryMs = positive(options.pollEveryMs, 'pollEveryMs', 1_000, 20);
+  const controlExpiryMs = positive(options.controlExpiryMs, 'controlExpiryMs', 60_000, 1_000);
   const connectTimeoutMs = positive(options.connectTimeoutMs, 'connectTimeoutMs', 10_000);
   const queryTimeoutMs = positive(options.queryTimeoutMs, 'queryTimeoutMs', 30_000);
   const maxEntryBytes = positive(options.maxEntryBytes, 'maxEntryBytes', 1_048_576, 1_024);
@@ -115,6 +122,7 @@ export function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
       leaseMs,
       refreshEveryMs,
       pollEveryMs,
+      controlExpiryMs,
       maxEntryBytes,
       logger: options.logger ?? silentLogger,
     };
@@ -129,6 +137,7 @@ export function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
     leaseMs,
     refreshEveryMs,
     pollEveryMs,
+    controlExpiryMs,
     maxEntryBytes,
     logger: options.logger ?? silentLogger,
   };

@@ -390,6 +390,23 @@ describe('control requests', () => {
     await watch.stop();
   });
 
+  it('refuses as expired a request nobody consumed in time, so it never steers a later run', async () => {
+    const { store, make } = fresh({ controlExpiryMs: 1_000 });
+    const sender = make();
+    const stale = await sender.sendControl({ environment: 'staging', action: 'abort', reason: 'yesterday' });
+    await new Promise((r) => setTimeout(r, 1_100));
+    const fresh1 = await sender.sendControl({ environment: 'staging', action: 'promote' });
+    const r = received();
+    const watch = await store.watchControl('staging', 'run-later', r.handler);
+    expect(await sender.waitForReply('staging', fresh1.id, { timeoutMs: 5_000 })).toMatchObject({ applied: true });
+    expect(await sender.waitForReply('staging', stale.id, { timeoutMs: 1_000 })).toMatchObject({
+      applied: false,
+      message: expect.stringContaining('expired'),
+    });
+    expect(r.seen.map((x) => x.id)).toEqual([fresh1.id]);
+    await watch.stop();
+  });
+
   it('refuses a bad request before storing anything', async () => {
     const { store } = fresh();
     const bad = [
