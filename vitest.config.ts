@@ -16,6 +16,7 @@ export default defineConfig({
       { find: /^@codegraph\/notify$/, replacement: src('notify/src/index.ts') },
       { find: /^@codegraph\/target-nginx$/, replacement: src('target-nginx/src/index.ts') },
       { find: /^@codegraph\/release-cli$/, replacement: src('cli/src/index.ts') },
+      { find: /^@codegraph\/store-postgres$/, replacement: src('store-postgres/src/index.ts') },
     ],
   },
   test: {

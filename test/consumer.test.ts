@@ -14,6 +14,7 @@ const packages = [
   'notify',
   'target-nginx',
   'cli',
+  'store-postgres',
 ];
 
 function node(args: string[]): string {
