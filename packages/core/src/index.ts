@@ -86,6 +86,25 @@ export {
   validateCounts,
 } from './migrations/steps.js';
 export type { Notifier } from './notify/types.js';
+// Pipelines: ordered promotion across environments (soak, windows, approvals, extra gates)
+export { createPipeline } from './pipeline/pipeline.js';
+export type {
+  ApprovalRecord,
+  ApprovalRule,
+  Pipeline,
+  PipelineEvent,
+  PipelineEventType,
+  PipelineOptions,
+  PipelinePlan,
+  PipelineResult,
+  PipelineStatus,
+  StageOptions,
+  StagePlan,
+  StageStatus,
+  StageVerify,
+  WaitReason,
+} from './pipeline/types.js';
+export { type WindowRule, type WindowState, windowsAt } from './pipeline/windows.js';
 // One set of rules for names, versions, weights and replicas (also in `/kit` for plugin authors)
 export {
   checkIdentifier,
