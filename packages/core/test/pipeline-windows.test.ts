@@ -31,17 +31,27 @@ describe('promotion windows', () => {
       closesAt: at('2026-03-30T15:00:00Z'),
     });
     // Saturday evening: the next opening is Monday 09:00 CEST.
-    expect(windowsAt([weekdaysBerlin], at('2026-03-28T18:00:00Z')).opensAt).toEqual(at('2026-03-30T07:00:00Z'));
+    expect(windowsAt([weekdaysBerlin], at('2026-03-28T18:00:00Z')).opensAt).toEqual(
+      at('2026-03-30T07:00:00Z'),
+    );
   });
 
   it('never opens at a local time the clock skips, and opens twice at one it repeats', () => {
-    const nightly: WindowRule = { action: 'allow', cron: '30 2 * * *', durationMs: hours(0.25), timeZone: 'Europe/Berlin' };
+    const nightly: WindowRule = {
+      action: 'allow',
+      cron: '30 2 * * *',
+      durationMs: hours(0.25),
+      timeZone: 'Europe/Berlin',
+    };
     // 2026-03-28 02:30 CET exists (01:30 UTC); 2026-03-29 02:30 does not, so the next is 03-30 02:30 CEST.
     expect(windowsAt([nightly], at('2026-03-28T01:35:00Z')).open).toBe(true);
     expect(windowsAt([nightly], at('2026-03-28T02:00:00Z')).opensAt).toEqual(at('2026-03-30T00:30:00Z'));
     // 2026-10-25 02:30 happens at 00:30 UTC (CEST) and again at 01:30 UTC (CET).
     expect(windowsAt([nightly], at('2026-10-25T00:35:00Z')).open).toBe(true);
-    expect(windowsAt([nightly], at('2026-10-25T01:00:00Z'))).toMatchObject({ open: false, opensAt: at('2026-10-25T01:30:00Z') });
+    expect(windowsAt([nightly], at('2026-10-25T01:00:00Z'))).toMatchObject({
+      open: false,
+      opensAt: at('2026-10-25T01:30:00Z'),
+    });
     expect(windowsAt([nightly], at('2026-10-25T01:40:00Z')).open).toBe(true);
   });
 
@@ -52,9 +62,19 @@ describe('promotion windows', () => {
       durationMs: hours(8),
       timeZone: 'America/New_York',
     };
-    const cron: WindowRule = { action: 'allow', cron: '0 9 * * MON-FRI', durationMs: hours(8), timeZone: 'America/New_York' };
+    const cron: WindowRule = {
+      action: 'allow',
+      cron: '0 9 * * MON-FRI',
+      durationMs: hours(8),
+      timeZone: 'America/New_York',
+    };
     // New York springs forward on 2026-03-08: 09:00 is 14:00 UTC before, 13:00 UTC after.
-    for (const t of ['2026-03-06T13:30:00Z', '2026-03-06T14:30:00Z', '2026-03-09T13:30:00Z', '2026-03-07T15:00:00Z']) {
+    for (const t of [
+      '2026-03-06T13:30:00Z',
+      '2026-03-06T14:30:00Z',
+      '2026-03-09T13:30:00Z',
+      '2026-03-07T15:00:00Z',
+    ]) {
       expect(windowsAt([rrule], at(t))).toEqual(windowsAt([cron], at(t)));
     }
     expect(windowsAt([rrule], at('2026-03-06T13:30:00Z')).open).toBe(false);
@@ -71,10 +91,17 @@ describe('promotion windows', () => {
     };
     const state = windowsAt([weekdaysBerlin, freeze], at('2026-12-22T10:00:00Z'));
     // The freeze ends Monday 2027-01-04 09:00 Berlin (08:00 UTC), which is inside that day's window.
-    expect(state).toMatchObject({ open: false, reason: 'year-end freeze', opensAt: at('2027-01-04T08:00:00Z') });
+    expect(state).toMatchObject({
+      open: false,
+      reason: 'year-end freeze',
+      opensAt: at('2027-01-04T08:00:00Z'),
+    });
     expect(windowsAt([weekdaysBerlin, freeze], at('2026-12-18T10:00:00Z')).open).toBe(true);
     // The window that day closes early: the freeze starts at midnight Berlin time.
-    expect(windowsAt([freeze], at('2026-12-19T22:59:00Z'))).toMatchObject({ open: true, closesAt: at('2026-12-19T23:00:00Z') });
+    expect(windowsAt([freeze], at('2026-12-19T22:59:00Z'))).toMatchObject({
+      open: true,
+      closesAt: at('2026-12-19T23:00:00Z'),
+    });
   });
 
   it('a recurring freeze on the last Friday of the month (RRULE with an ordinal)', () => {

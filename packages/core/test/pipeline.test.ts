@@ -23,7 +23,11 @@ describe('pipeline: soak', () => {
     const status = await e.pipeline.status();
     expect(status.run).toMatchObject({ version: 'v1', state: 'running' });
     expect(status.stages[0]).toMatchObject({ stage: 'staging', serving: 'v1', state: 'succeeded' });
-    expect(status.stages[1]).toMatchObject({ stage: 'production', state: 'waiting', until: '2026-06-01T10:10:00.000Z' });
+    expect(status.stages[1]).toMatchObject({
+      stage: 'production',
+      state: 'waiting',
+      until: '2026-06-01T10:10:00.000Z',
+    });
     expect(status.stages[1]!.waitingFor.map((w) => w.gate)).toEqual(['soak']);
     // Still waiting a minute before the soak ends: production has served nothing.
     e.clock.advance(9 * MIN);
@@ -41,19 +45,32 @@ describe('pipeline: soak', () => {
 
 describe('pipeline: windows', () => {
   it('a window that closes mid-promotion lets the running stage finish and holds the next one', async () => {
-    const window = { action: 'allow' as const, cron: '0 9 * * 1-5', durationMs: 8 * 60 * MIN, timeZone: 'UTC' };
+    const window = {
+      action: 'allow' as const,
+      cron: '0 9 * * 1-5',
+      durationMs: 8 * 60 * MIN,
+      timeZone: 'UTC',
+    };
     // Friday 16:55 UTC: the window closes at 17:00.
-    const e = await env({ clock: '2026-06-05T16:55:00Z', staging: { windows: [window] }, production: { windows: [window] } });
+    const e = await env({
+      clock: '2026-06-05T16:55:00Z',
+      staging: { windows: [window] },
+      production: { windows: [window] },
+    });
     e.pipeline.on('pipeline.stage.started', (ev) => {
       if (ev.type === 'pipeline.stage.started' && ev.stage === 'staging') e.clock.set('2026-06-05T17:05:00Z');
     });
     const done = e.pipeline.promote('v1');
     const waiting = await e.until((ev) => ev.type === 'pipeline.waiting' && ev.stage === 'production');
-    expect(e.events.find((ev) => ev.type === 'pipeline.stage.finished' && ev.stage === 'staging')).toMatchObject({
+    expect(
+      e.events.find((ev) => ev.type === 'pipeline.stage.finished' && ev.stage === 'staging'),
+    ).toMatchObject({
       status: 'succeeded',
     });
     expect(waiting).toMatchObject({
-      waitingFor: [{ gate: 'window', detail: 'outside every allow window', until: '2026-06-08T09:00:00.000Z' }],
+      waitingFor: [
+        { gate: 'window', detail: 'outside every allow window', until: '2026-06-08T09:00:00.000Z' },
+      ],
     });
     expect(await e.serving(e.staging)).toBe('v1');
     expect((await e.production.engine.status()).serving).toBeUndefined();
@@ -74,13 +91,25 @@ describe('pipeline: windows', () => {
       production: {
         engine: e.production.engine,
         target: e.production.target,
-        windows: [{ action: 'deny', from: '2026-01-01', to: '2027-01-01', timeZone: 'UTC', reason: 'incident freeze' }],
+        windows: [
+          {
+            action: 'deny',
+            from: '2026-01-01',
+            to: '2027-01-01',
+            timeZone: 'UTC',
+            reason: 'incident freeze',
+          },
+        ],
       },
       staging: { engine: e.staging.engine, target: e.staging.target },
     });
     const plan = await frozen.pipeline.plan('v3');
     expect(plan.stages[1]!.constraints).toContain('incident freeze until 2027-01-01T00:00:00.000Z');
-    const back = await frozen.pipeline.rollback('production', { to: 'v1', reason: 'errors after v2', confirm: 'CONFIRM' });
+    const back = await frozen.pipeline.rollback('production', {
+      to: 'v1',
+      reason: 'errors after v2',
+      confirm: 'CONFIRM',
+    });
     expect(back.status).toBe('succeeded');
     expect(await e.serving(e.production)).toBe('v1');
     await expect(
@@ -125,10 +154,20 @@ describe('pipeline: plan and input', () => {
       { ...base, stages: [{ ...stage, soakMs: 1000 }] },
       { ...base, stages: [{ ...stage, approval: { required: 3, approvers: ['a', 'b'] } }] },
       { ...base, stages: [{ ...stage, approval: { required: 1, approvers: ['a', 'a'] } }] },
-      { ...base, stages: [{ ...stage, verify: { verifiers: [{ name: 'x', verify: async () => ({ verdict: 'pass', checks: [] }) }] } }] },
+      {
+        ...base,
+        stages: [
+          {
+            ...stage,
+            verify: { verifiers: [{ name: 'x', verify: async () => ({ verdict: 'pass', checks: [] }) }] },
+          },
+        ],
+      },
       { ...base, name: 'bad name', stages: [stage] },
     ]) {
-      expect(() => createPipeline(bad as never)).toThrow(expect.objectContaining({ code: 'CG_CONFIG_INVALID' }));
+      expect(() => createPipeline(bad as never)).toThrow(
+        expect.objectContaining({ code: 'CG_CONFIG_INVALID' }),
+      );
     }
   });
 });

@@ -3,12 +3,15 @@ import { allHoldBy, countedApprovals, type RunState, replay, type Stage, waiting
 import type { PipelinePlan, PipelineStatus, StagePlan, StageStatus } from './types.js';
 import { nextOpen, windowState } from './windows.js';
 
-/** The newest pipeline run of `environment`, rebuilt from its journal. */
+/**
+ * The pipeline run to show or continue: the unfinished one if any (there is at most one, since each is
+ * driven under the pipeline's lease), else the newest.
+ */
 export async function latestRun(store: Store, environment: string): Promise<RunState | undefined> {
-  const runs = await store.runs(environment);
-  const latest = runs.find((r) => r.kind === 'pipeline');
-  if (!latest) return undefined;
-  return replay(await store.read(latest.runId));
+  const runs = (await store.runs(environment)).filter((r) => r.kind === 'pipeline');
+  const pick = runs.find((r) => r.status === undefined) ?? runs[0];
+  if (!pick) return undefined;
+  return replay(await store.read(pick.runId));
 }
 
 /** Where a pipeline stands: per stage, the version serving, what the next promotion waits for, until when. */

@@ -235,7 +235,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         if (state.finished)
           throw new RunInterruptedError(`pipeline run ${runId} finished meanwhile; promote again`);
       } else {
-        const header = pipelineHeader(runId, environment, version!, stages, clock().toISOString(), reason);
+        // Real time: runs are ordered by it; the pipeline's clock judges only soak, windows and expiry.
+        const header = pipelineHeader(runId, environment, version!, stages, new Date().toISOString(), reason);
         await store.append(runId, { type: 'run', header }, { environment, token: lock.token });
         state = replay(await store.read(runId));
       }

@@ -107,7 +107,11 @@ export async function pipelineEnv(
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           off();
-          reject(new Error(`no matching pipeline event within ${timeoutMs} ms; saw ${events.map((e) => e.type).join(', ')}`));
+          reject(
+            new Error(
+              `no matching pipeline event within ${timeoutMs} ms; saw ${events.map((e) => e.type).join(', ')}`,
+            ),
+          );
         }, timeoutMs);
         const off = pipeline.on('*', (e) => {
           if (!pred(e)) return;
