@@ -1,34 +1,47 @@
-import { randomUUID } from 'node:crypto';
-import { constants, promises as fs } from 'node:fs';
-import { hostname } from 'node:os';
+import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import {
-  CapabilityMissingError,
-  ConfigInvalidError,
-  EnvironmentLockedError,
-  RunNotFoundError,
-  StoreError,
-} from '../errors.js';
-import type { HistoryEntry, JournalEntry, Lock, LockOwner, RunHeader, RunSummary, Store } from './types.js';
+import { ConfigInvalidError, RunNotFoundError, StoreError } from '../errors.js';
+import { createMutex, type Mutex } from '../kit/mutex.js';
+import { controlDir } from './control-dir.js';
+import { LineAppender, readLines } from './jsonl.js';
+import { checkFence, currentLease, leaseHeld, takeLease } from './lease.js';
+import type { Fence, HistoryEntry, JournalEntry, LockOwner, RunHeader, RunSummary, Store } from './types.js';
 
 /** Options of {@link fileStore}. */
 export interface FileStoreOptions {
-  /** Directory holding `runs/`, `envs/<environment>/history.jsonl` and `envs/<environment>/lock.json`. */
+  /**
+   * Directory holding `runs/<runId>.jsonl` (journals) and, per environment, `envs/<environment>/`
+   * with `history.jsonl`, `lease/` (the lock), `runs/` (an index of the environment's runs) and
+   * `control/` (control requests).
+   */
   dir: string;
   /**
-   * A lock whose owner runs on another host is considered dead when it has not been refreshed for
-   * this long (owners on this host are checked by PID). @default 60_000
+   * A lease not refreshed for this long is dead, whoever holds it (an owner on this host is also
+   * dead as soon as its process is gone). A holder that could not refresh for this long loses it.
+   * @default 60_000
    */
   staleAfterMs?: number;
-  /** How often a held lock is refreshed. @default 10_000 */
+  /** How often a held lease is refreshed; less than `staleAfterMs`. @default 10_000 */
   refreshEveryMs?: number;
+  /** How often a control watcher looks for requests, in milliseconds. @default 120 */
+  controlPollMs?: number;
+  /** A control request nobody consumed for this long is refused as expired. @default 60_000 */
+  controlExpireAfterMs?: number;
+  /**
+   * Told about a journal that cannot be read when runs are listed (the listing skips it instead of
+   * failing). @default a process warning (`CG_STORE_FAILED`) once per file
+   */
+  onDamaged?: (info: { file: string; error: Error }) => void;
 }
 
 const safeName = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const entryTypes = new Set(['run', 'step-started', 'step-finished', 'step-failed', 'note', 'finished']);
+const plugin = 'file-store';
 
 /**
- * The embedded default store: append-only JSON-lines journals with fsync, and a per-environment
- * lock file created exclusively, refreshed while held, and taken over when its owner is dead.
+ * The embedded default store: append-only JSON-lines journals with fsync, a lease per environment
+ * with a fencing token, and control requests as files, all in one directory. See `docs/architecture.md`
+ * for what it promises and how.
  *
  * @example
  * ```ts
@@ -38,240 +51,295 @@ const safeName = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
  */
 export function fileStore(options: FileStoreOptions): Store {
   if (!options || typeof options.dir !== 'string' || options.dir.length === 0) {
-    throw new ConfigInvalidError('fileStore needs a `dir` to keep journals in', { plugin: 'file-store' });
+    throw new ConfigInvalidError('fileStore needs a `dir` to keep journals in', { plugin });
   }
   const { dir } = options;
-  const staleAfterMs = options.staleAfterMs ?? 60_000;
-  const refreshEveryMs = options.refreshEveryMs ?? 10_000;
+  const staleAfterMs = positive(options.staleAfterMs, 60_000, 'staleAfterMs');
+  const refreshEveryMs = positive(options.refreshEveryMs, 10_000, 'refreshEveryMs');
+  if (refreshEveryMs >= staleAfterMs) {
+    throw new ConfigInvalidError(
+      `fileStore: refreshEveryMs (${refreshEveryMs}) must be less than staleAfterMs (${staleAfterMs})`,
+      { plugin },
+    );
+  }
+  const lease = { staleAfterMs, refreshEveryMs };
   const runsDir = join(dir, 'runs');
-  const envDir = (env: string) => join(dir, 'envs', checkName(env, 'environment'));
+  const envsDir = join(dir, 'envs');
+  const envDir = (env: string) => join(envsDir, checkName(env, 'environment'));
+  const leaseDir = (env: string) => join(envDir(env), 'lease');
   const runFile = (runId: string) => join(runsDir, `${checkName(runId, 'run id')}.jsonl`);
-  const seqs = new Map<string, number>();
-
-  async function appendLine(file: string, value: unknown): Promise<void> {
-    const handle = await fs.open(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
-    try {
-      await handle.write(`${JSON.stringify(value)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
+  const appender = new LineAppender();
+  const mutexes = new Map<string, Mutex>();
+  const serial = <T>(file: string, fn: () => Promise<T>): Promise<T> => {
+    let m = mutexes.get(file);
+    if (!m) {
+      m = createMutex();
+      mutexes.set(file, m);
     }
-  }
+    return m.run(fn);
+  };
+  const reported = new Set<string>();
+  const damaged = (file: string, error: Error) => {
+    if (options.onDamaged) return options.onDamaged({ file, error });
+    if (reported.has(file)) return;
+    reported.add(file);
+    process.emitWarning(`${error.message}: skipped when listing runs`, { code: 'CG_STORE_FAILED' });
+  };
+  const control = controlDir((env) => join(envDir(env), 'control'), {
+    pollMs: positive(options.controlPollMs, 120, 'controlPollMs'),
+    expireAfterMs: positive(options.controlExpireAfterMs, 60_000, 'controlExpireAfterMs'),
+  });
 
-  async function readLines<T>(file: string): Promise<T[] | undefined> {
-    let text: string;
-    try {
-      text = await fs.readFile(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new StoreError(`cannot read ${file}`, { cause: err, plugin: 'file-store' });
-    }
-    const out: T[] = [];
-    const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!;
-      if (!line) continue;
-      try {
-        out.push(JSON.parse(line) as T);
-      } catch (err) {
-        // A torn last line is what a crash mid-write leaves: the entry never completed, so it never happened.
-        if (i >= lines.length - 2) break;
-        throw new StoreError(`journal ${file} is corrupt at line ${i + 1}`, {
-          cause: err,
-          plugin: 'file-store',
-        });
+  const fenced = (fence: Fence | undefined) =>
+    fence === undefined
+      ? undefined
+      : { token: checkToken(fence), check: () => checkFence(leaseDir(fence.environment), fence) };
+
+  /** A journal's entries, each checked for the shape every entry has. */
+  async function journal(runId: string): Promise<JournalEntry[] | undefined> {
+    const file = runFile(runId);
+    const read = await readLines(file);
+    if (!read) return undefined;
+    for (const v of read.values) {
+      if (typeof v.seq !== 'number' || typeof v.time !== 'string' || !entryTypes.has(v.type as string)) {
+        throw new StoreError(`${file} is damaged: an entry without seq, time or a known type`, { plugin });
+      }
+      if (v.type === 'run' && !isHeader(v.header, runId)) {
+        throw new StoreError(`${file} is damaged: its run header is not valid`, { plugin });
       }
     }
-    return out;
+    return read.values as unknown as JournalEntry[];
   }
 
-  async function readOwner(
-    file: string,
-  ): Promise<(LockOwner & { token: string; refreshedAt: string }) | undefined> {
+  async function summary(runId: string, environment: string): Promise<RunSummary | undefined> {
+    let entries: JournalEntry[] | undefined;
     try {
-      return JSON.parse(await fs.readFile(file, 'utf8'));
+      entries = await journal(runId);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      if (err instanceof SyntaxError) return undefined;
-      throw new StoreError(`cannot read lock ${file}`, { cause: err, plugin: 'file-store' });
+      damaged(runFile(runId), err as Error);
+      return undefined;
     }
+    const head = entries?.find((e) => e.type === 'run');
+    if (head?.type !== 'run') return undefined; // marked, but the header never made it: the run never started
+    if (head.header.environment !== environment) {
+      damaged(
+        runFile(runId),
+        new StoreError(`${runFile(runId)} is indexed under ${environment} but is not of it`),
+      );
+      return undefined;
+    }
+    const end = entries!.findLast((e) => e.type === 'finished');
+    const h = head.header;
+    return {
+      runId: h.runId,
+      environment: h.environment,
+      kind: h.kind,
+      version: h.version,
+      startedAt: h.startedAt,
+      status: end?.type === 'finished' ? end.status : undefined,
+    };
   }
 
-  function ownerIsDead(owner: LockOwner & { refreshedAt: string }): boolean {
-    if (owner.host === hostname()) {
-      try {
-        process.kill(owner.pid, 0);
-        return false;
-      } catch (err) {
-        return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  // Stores written before the per-environment index: index their journals once, skipping damaged ones.
+  let indexed: Promise<void> | undefined;
+  const ensureIndexed = () => {
+    indexed ??= (async () => {
+      const marker = join(envsDir, '.runs-indexed');
+      if (await exists(marker)) return;
+      const names = await fs.readdir(runsDir).catch(() => [] as string[]);
+      for (const n of names) {
+        const runId = n.endsWith('.jsonl') ? n.slice(0, -'.jsonl'.length) : '';
+        if (!safeName.test(runId)) continue;
+        try {
+          const head = (await journal(runId))?.find((e) => e.type === 'run');
+          if (head?.type === 'run' && safeName.test(head.header.environment)) {
+            await mark(head.header.environment, runId);
+          }
+        } catch (err) {
+          damaged(runFile(runId), err as Error);
+        }
       }
-    }
-    return Date.now() - Date.parse(owner.refreshedAt) > staleAfterMs;
+      await fs.mkdir(envsDir, { recursive: true });
+      await fs.writeFile(marker, '', { flag: 'a' });
+    })().catch((err) => {
+      indexed = undefined;
+      throw new StoreError(`cannot index the runs in ${runsDir}`, { cause: err, plugin });
+    });
+    return indexed;
+  };
+
+  async function mark(environment: string, runId: string): Promise<void> {
+    const folder = join(envDir(environment), 'runs');
+    await fs.mkdir(folder, { recursive: true });
+    await fs.writeFile(join(folder, checkName(runId, 'run id')), '', { flag: 'a', mode: 0o600 });
   }
 
   const store: Store = {
-    name: 'file-store',
+    name: plugin,
 
-    async lock(environment, owner) {
-      const folder = envDir(environment);
-      await fs.mkdir(folder, { recursive: true });
-      const file = join(folder, 'lock.json');
-      const token = randomUUID();
-      const body = () => JSON.stringify({ ...owner, token, refreshedAt: new Date().toISOString() });
-      for (let attempt = 0; attempt < 3; attempt++) {
-        try {
-          // O_EXCL: exactly one creator wins, on any local filesystem.
-          const handle = await fs.open(file, 'wx', 0o600);
-          await handle.writeFile(body());
-          await handle.sync();
-          await handle.close();
-          break;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-            throw new StoreError(`cannot create lock ${file}`, { cause: err, plugin: 'file-store' });
-          }
-          const current = await readOwner(file);
-          if (current && !ownerIsDead(current)) {
-            throw new EnvironmentLockedError(
-              `environment "${environment}" is locked by run ${current.runId} (pid ${current.pid} on ${current.host} since ${current.since}); wait for it to finish, or resume or roll back that run`,
-              {
-                plugin: 'file-store',
-                details: {
-                  owner: { runId: current.runId, pid: current.pid, host: current.host, since: current.since },
-                },
-              },
-            );
-          }
-          // Dead owner: move its lock aside atomically; only one contender's rename succeeds.
-          const aside = `${file}.stale-${token}`;
-          try {
-            await fs.rename(file, aside);
-            await fs.rm(aside, { force: true });
-          } catch (renameErr) {
-            if ((renameErr as NodeJS.ErrnoException).code !== 'ENOENT') throw renameErr;
-          }
-          if (attempt === 2) {
-            throw new EnvironmentLockedError(`environment "${environment}" lock is contended; try again`, {
-              plugin: 'file-store',
-            });
-          }
-        }
-      }
-      let released = false;
-      const timer = setInterval(async () => {
-        const current = await readOwner(file).catch(() => undefined);
-        if (!released && current?.token === token) await fs.writeFile(file, body()).catch(() => {});
-      }, refreshEveryMs);
-      timer.unref();
-      const lock: Lock = {
-        environment,
-        owner,
-        // Placeholder until the file store keeps a lease counter (issue 12/13 work in progress).
-        token: 0,
-        lost: new AbortController().signal,
-        async release() {
-          if (released) return;
-          released = true;
-          clearInterval(timer);
-          const current = await readOwner(file);
-          if (current?.token === token) await fs.rm(file, { force: true });
-        },
-      };
-      return lock;
+    lock(environment, owner) {
+      checkOwner(owner);
+      return takeLease(leaseDir(environment), environment, owner, lease);
     },
 
     async lockOwner(environment) {
-      const current = await readOwner(join(envDir(environment), 'lock.json'));
-      if (!current || ownerIsDead(current)) return undefined;
-      const { runId, pid, host, since } = current;
+      const current = await currentLease(leaseDir(environment));
+      if (!leaseHeld(current, staleAfterMs) || !current?.owner) return undefined;
+      const { runId, pid, host, since } = current.owner;
       return { runId, pid, host, since };
     },
 
-    async append(runId, entry) {
+    async append(runId, entry, fence) {
       const file = runFile(runId);
-      let seq = seqs.get(runId);
-      if (seq === undefined) {
-        await fs.mkdir(runsDir, { recursive: true });
-        seq = (await readLines<JournalEntry>(file))?.length ?? 0;
+      const f = fenced(fence);
+      if (entry.type === 'run') {
+        if (!isHeader(entry.header, runId)) {
+          throw new ConfigInvalidError(
+            `the run header of ${runId} is not valid (runId, environment, kind, version)`,
+            {
+              plugin,
+            },
+          );
+        }
+        await f?.check();
+        // Indexed first: a run whose header made it is always listed in its environment.
+        await mark(entry.header.environment, runId);
       }
-      const full = { seq, time: new Date().toISOString(), ...entry } as JournalEntry;
-      try {
-        await appendLine(file, full);
-      } catch (err) {
-        throw new StoreError(`cannot append to journal ${file}`, { cause: err, plugin: 'file-store' });
-      }
-      seqs.set(runId, seq + 1);
-      return full;
+      await fs.mkdir(runsDir, { recursive: true });
+      return serial(file, () =>
+        appender.append(
+          file,
+          (seq) => ({ seq, time: new Date().toISOString(), ...entry }) as JournalEntry,
+          f,
+        ),
+      );
     },
 
     async read(runId) {
-      const entries = await readLines<JournalEntry>(runFile(runId));
+      const entries = await journal(runId);
       if (!entries || entries.length === 0) {
-        throw new RunNotFoundError(`no run "${runId}" in ${runsDir}`, { plugin: 'file-store' });
+        throw new RunNotFoundError(`no run "${runId}" in ${runsDir}`, { plugin });
       }
       return entries;
     },
 
     async runs(environment) {
-      let names: string[];
-      try {
-        names = await fs.readdir(runsDir);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-        throw new StoreError(`cannot list ${runsDir}`, { cause: err, plugin: 'file-store' });
-      }
+      await ensureIndexed();
+      const envs =
+        environment !== undefined
+          ? [checkName(environment, 'environment')]
+          : (await fs.readdir(envsDir).catch(() => [] as string[])).filter((n) => safeName.test(n));
       const out: RunSummary[] = [];
-      for (const name of names.filter((n) => n.endsWith('.jsonl'))) {
-        const entries = (await readLines<JournalEntry>(join(runsDir, name))) ?? [];
-        const head = entries.find((e) => e.type === 'run') as { header: RunHeader } | undefined;
-        if (!head || (environment && head.header.environment !== environment)) continue;
-        const end = entries.findLast((e) => e.type === 'finished') as
-          | { status: RunSummary['status'] }
-          | undefined;
-        out.push({
-          runId: head.header.runId,
-          environment: head.header.environment,
-          kind: head.header.kind,
-          version: head.header.version,
-          startedAt: head.header.startedAt,
-          status: end?.status,
-        });
+      for (const env of envs) {
+        const ids = await fs.readdir(join(envDir(env), 'runs')).catch(() => [] as string[]);
+        for (const runId of ids.filter((n) => safeName.test(n))) {
+          const s = await summary(runId, env);
+          if (s) out.push(s);
+        }
       }
       return out.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
     },
 
-    async recordHistory(environment, entry) {
+    async recordHistory(environment, entry, fence) {
       const folder = envDir(environment);
+      if (!isHistory(entry)) {
+        throw new ConfigInvalidError(
+          `history entry of ${environment} is not valid (runId, kind, version, status)`,
+          {
+            plugin,
+          },
+        );
+      }
       await fs.mkdir(folder, { recursive: true });
-      await appendLine(join(folder, 'history.jsonl'), entry);
+      const file = join(folder, 'history.jsonl');
+      await serial(file, () => appender.append(file, () => entry, fenced(fence)));
     },
 
     async history(environment) {
-      return (await readLines<HistoryEntry>(join(envDir(environment), 'history.jsonl'))) ?? [];
+      const file = join(envDir(environment), 'history.jsonl');
+      const values = (await readLines(file))?.values ?? [];
+      for (const v of values) {
+        if (!isHistory(v))
+          throw new StoreError(`${file} is damaged: an entry is not a history entry`, { plugin });
+      }
+      return values as unknown as HistoryEntry[];
     },
 
-    // Control through the store is being built (issue 13); until then the CLI's control files apply.
-    async sendControl() {
-      throw new CapabilityMissingError('file-store: control requests are not implemented yet');
-    },
-    async watchControl() {
-      return { stop: async () => {} };
-    },
-    async waitForReply() {
-      return undefined;
-    },
-    async withdrawControl() {
-      return false;
-    },
+    sendControl: (request) => control.send(request),
+    watchControl: (environment, runId, handler, ctx) => control.watch(environment, runId, handler, ctx),
+    waitForReply: (environment, id, o) => control.waitForReply(environment, id, o),
+    withdrawControl: (environment, id) => control.withdraw(environment, id),
   };
   return store;
+}
+
+function isHeader(h: unknown, runId: string): h is RunHeader {
+  if (typeof h !== 'object' || h === null) return false;
+  const v = h as Record<string, unknown>;
+  return (
+    v.runId === runId &&
+    typeof v.environment === 'string' &&
+    safeName.test(v.environment) &&
+    typeof v.kind === 'string' &&
+    typeof v.version === 'string' &&
+    typeof v.startedAt === 'string'
+  );
+}
+
+function isHistory(h: unknown): h is HistoryEntry {
+  if (typeof h !== 'object' || h === null || Array.isArray(h)) return false;
+  const v = h as Record<string, unknown>;
+  return (
+    typeof v.runId === 'string' &&
+    typeof v.kind === 'string' &&
+    typeof v.version === 'string' &&
+    typeof v.status === 'string'
+  );
+}
+
+function checkOwner(owner: LockOwner): void {
+  if (
+    typeof owner !== 'object' ||
+    owner === null ||
+    typeof owner.runId !== 'string' ||
+    typeof owner.host !== 'string' ||
+    typeof owner.since !== 'string' ||
+    !Number.isInteger(owner.pid) ||
+    owner.pid <= 0
+  ) {
+    throw new ConfigInvalidError('a lock owner needs runId, pid, host and since', { plugin });
+  }
+}
+
+function checkToken(fence: Fence): number {
+  if (!Number.isSafeInteger(fence?.token) || fence.token <= 0) {
+    throw new ConfigInvalidError(`a fence needs a positive integer token, got ${String(fence?.token)}`, {
+      plugin,
+    });
+  }
+  return fence.token;
+}
+
+function positive(value: number | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new ConfigInvalidError(`fileStore: ${what} must be a positive number of milliseconds`, { plugin });
+  }
+  return value;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 function checkName(value: string, what: string): string {
   if (typeof value !== 'string' || !safeName.test(value)) {
     throw new ConfigInvalidError(
       `${what} "${String(value)}" is not valid: use letters, digits, '.', '_' and '-' (1-128 characters, not starting with a symbol)`,
-      { plugin: 'file-store' },
+      { plugin },
     );
   }
   return value;

@@ -77,7 +77,8 @@ export interface ControlReply {
   id: string;
   /** The run that consumed it; absent when the store refused it before any run saw it. */
   runId?: string | undefined;
-  action: ControlAction;
+  /** The request's action; absent when the request was refused because its action was unreadable or unknown. */
+  action?: ControlAction | undefined;
   /** Whether the run acted on it. */
   applied: boolean;
   /** Why not, or what was done. */

@@ -4,3 +4,4 @@
 export * from './backup.js';
 export * from './notifier.js';
 export * from './target.js';
+export * from './store.js';
