@@ -87,6 +87,7 @@ export {
 } from './migrations/steps.js';
 export type { Notifier } from './notify/types.js';
 // Pipelines: ordered promotion across environments (soak, windows, approvals, extra gates)
+export { type ApproveOptions, approvePipeline } from './pipeline/approve.js';
 export { createPipeline } from './pipeline/pipeline.js';
 export type {
   ApprovalRecord,

@@ -6,9 +6,10 @@ import { ConfigInvalidError, RunInterruptedError, serializeError } from '../erro
 import type { ReleaseEvent } from '../events/types.js';
 import { consoleLogger } from '../logger.js';
 import { checkIdentifier, checkVersion } from '../rules.js';
+import { approvePipeline } from './approve.js';
 import { latestRun, pipelineHeader, pipelinePlan, pipelineStatus } from './inspect.js';
 import { drive, ownerOf } from './run.js';
-import { approvalSubject, checkApproval, replay, type Stage } from './state.js';
+import { checkApproval, replay, type Stage } from './state.js';
 import type { Pipeline, PipelineEvent, PipelineEventType, PipelineOptions, PipelineResult } from './types.js';
 import { compileWindows } from './windows.js';
 
@@ -263,21 +264,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       checkVersion(version, 'pipeline version');
       return pipelinePlan(name, stages, version, clock(), opts.signal);
     },
-    async approve({ stage, version, by, timeoutMs = 30_000 }) {
-      checkIdentifier(stage, 'stage');
-      checkVersion(version, 'version');
-      checkIdentifier(by, 'approver');
-      const sent = await store.sendControl({
-        environment,
-        action: 'approve',
-        by,
-        subject: approvalSubject(stage, version),
-      });
-      const reply = await store.waitForReply(environment, sent.id, { timeoutMs });
-      if (!reply && (await store.withdrawControl(environment, sent.id))) return undefined;
-      const answer = reply ?? (await store.waitForReply(environment, sent.id, { timeoutMs: 5_000 }));
-      return answer ? { applied: answer.applied, message: answer.message } : undefined;
-    },
+    approve: ({ stage, version, by, timeoutMs }) =>
+      approvePipeline(store, { pipeline: name, stage, version, by, ...(timeoutMs ? { timeoutMs } : {}) }),
     async rollback(stageName, opts) {
       const stage = stages.find((s) => s.name === stageName);
       if (!stage) throw new ConfigInvalidError(`pipeline ${name} has no stage "${stageName}"`);
