@@ -61,6 +61,7 @@ export async function drive(
     ctx.emit({ ...e, pipeline: ctx.name, runId, time: clock().toISOString() } as PipelineEvent);
   let wake: (() => void) | undefined;
   let running: Stage | undefined;
+  let abortedByRequest = false;
 
   // Control is serialised: one request is judged and journaled before the next is looked at.
   let queue = Promise.resolve();
@@ -69,6 +70,7 @@ export async function drive(
       if (request.action === 'abort') {
         const reason = `aborted by ${request.by ?? 'a control request'}${request.reason ? `: ${request.reason}` : ''}`;
         await append({ type: 'note', message: 'abort', data: { by: request.by, reason: request.reason } });
+        abortedByRequest = true;
         stop(new AbortedError(reason));
         if (running) running.engine.abort(undefined, reason);
         return { applied: true, message: reason };
@@ -203,7 +205,8 @@ export async function drive(
     }
     return await finish('succeeded');
   } catch (err) {
-    if (ac.signal.aborted && !lock.lost.aborted) {
+    // An abort request ends the run; a caller's signal (Ctrl-C) or a lost lease leaves it to be resumed.
+    if (abortedByRequest && !lock.lost.aborted) {
       const reason = err instanceof Error ? err.message : String(err);
       await finish('failed', running?.name, reason).catch(() => undefined);
     }
