@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Notifier, ReleaseEvent } from '../src/index.js';
 import { pipelineEnv } from './helpers/pipeline-env.js';
 
 const MIN = 60_000;
@@ -15,7 +16,9 @@ async function env(options: Parameters<typeof pipelineEnv>[0]) {
 
 describe('pipeline: soak', () => {
   it('production refuses a version that has not served staging for its soak, and takes it after', async () => {
-    const e = await env({ production: { soakMs: 10 * MIN } });
+    const told: ReleaseEvent[] = [];
+    const notifier: Notifier = { name: 'record', notify: async (event) => void told.push(event) };
+    const e = await env({ production: { soakMs: 10 * MIN }, pipeline: { notifiers: [notifier] } });
     const done = e.pipeline.promote('v1');
     await e.until((ev) => ev.type === 'pipeline.waiting' && ev.stage === 'production');
     expect(await e.serving(e.staging)).toBe('v1');
@@ -40,6 +43,17 @@ describe('pipeline: soak', () => {
     expect(await e.serving(e.production)).toBe('v1');
     const started = e.events.find((ev) => ev.type === 'pipeline.stage.started' && ev.stage === 'production');
     expect(Date.parse(started!.time)).toBeGreaterThanOrEqual(Date.parse('2026-06-01T10:10:00Z'));
+    // Notifiers hear the pipeline as one run of kind "pipeline".
+    expect(told.map((t) => [t.type, t.kind, t.environment])).toEqual([
+      ['run.started', 'pipeline', 'pipeline.search'],
+      ['run.finished', 'pipeline', 'pipeline.search'],
+    ]);
+    expect(told[1]).toMatchObject({
+      status: 'succeeded',
+      version: 'v1',
+      serving: 'v1',
+      reason: 'reached production',
+    });
   });
 });
 

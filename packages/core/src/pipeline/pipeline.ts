@@ -130,6 +130,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const listeners = new Map<string, Set<(e: PipelineEvent) => void>>();
   let activeRun: string | undefined;
   const deliveries = new Set<Promise<void>>();
+  const startedAt = new Map<string, number>();
 
   const emit = (event: PipelineEvent) => {
     for (const key of [event.type, '*']) {
@@ -147,6 +148,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   // Notifiers hear the pipeline as a run of kind `pipeline`; each delivery is bounded and isolated.
   function notify(event: PipelineEvent & { type: 'pipeline.started' | 'pipeline.finished' }) {
     const base = { runId: event.runId, environment, kind: 'pipeline' as const, time: event.time };
+    if (event.type === 'pipeline.started') startedAt.set(event.runId, Date.now());
+    const began = startedAt.get(event.runId) ?? Date.now();
     const release: ReleaseEvent =
       event.type === 'pipeline.started'
         ? { ...base, type: 'run.started', version: event.version, resumed: event.resumed }
@@ -155,9 +158,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
             type: 'run.finished',
             status: event.status,
             version: event.version,
-            serving: event.reached,
-            reason: event.reason,
-            durationMs: 0,
+            serving: event.status === 'succeeded' ? event.version : undefined,
+            reason: event.reason ?? (event.reached ? `reached ${event.reached}` : undefined),
+            durationMs: Date.now() - began,
           };
     for (const n of options.notifiers ?? []) {
       if (n.events && !n.events.includes(release.type)) continue;

@@ -234,9 +234,14 @@ export async function drive(
         emit({ type: 'pipeline.waiting', stage, waitingFor: reasons });
         logger.info(`[${ctx.environment}] ${stage} waits for ${reasons.map((r) => r.detail).join('; ')}`);
       }
+      // Wake at the next known change (a soak's end, a window opening) or the next look, whichever is first.
+      const next = Math.min(
+        ...reasons.map((r) => (r.until ? Date.parse(r.until) : Number.POSITIVE_INFINITY)),
+      );
+      const ms = Math.max(10, Math.min(ctx.checkEveryMs, next - clock().getTime()));
       const woke = new AbortController();
       wake = () => woke.abort();
-      await sleep(ctx.checkEveryMs, AbortSignal.any([woke.signal, ac.signal])).catch(() => undefined);
+      await sleep(ms, AbortSignal.any([woke.signal, ac.signal])).catch(() => undefined);
       wake = undefined;
     }
   }
