@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createPipeline, silentLogger } from '../src/index.js';
 import { pipelineEnv } from './helpers/pipeline-env.js';
 
 const MIN = 60_000;
@@ -84,5 +85,40 @@ describe('pipeline: approvals', () => {
     expect(await done).toMatchObject({ status: 'succeeded', reached: 'production' });
     const approvals = e.events.filter((ev) => ev.type === 'pipeline.approval');
     expect(approvals.map((a) => (a as { by: string }).by).sort()).toEqual(['bob', 'carol']);
+  });
+
+  it('one process drives a pipeline at a time, and an abort request ends a waiting run', async () => {
+    const e = await env();
+    const done = e.pipeline.promote('v1');
+    await e.until((ev) => ev.type === 'pipeline.waiting' && ev.stage === 'production');
+    const second = createPipeline({
+      name: 'search',
+      store: e.store,
+      logger: silentLogger,
+      stages: [
+        { name: 'staging', engine: e.staging.engine },
+        { name: 'production', engine: e.production.engine },
+      ],
+    });
+    await expect(second.promote('v1')).rejects.toMatchObject({ code: 'CG_ENVIRONMENT_LOCKED' });
+    await expect(second.promote('v2')).rejects.toMatchObject({ code: 'CG_RUN_INTERRUPTED' });
+
+    const sent = await e.store.sendControl({
+      environment: 'pipeline.search',
+      action: 'abort',
+      by: 'carol',
+      reason: 'error budget spent',
+    });
+    expect(await e.store.waitForReply('pipeline.search', sent.id, { timeoutMs: 10_000 })).toMatchObject({
+      applied: true,
+    });
+    expect(await done).toMatchObject({
+      status: 'failed',
+      reason: 'aborted by carol: error budget spent',
+      reached: 'staging',
+    });
+    expect((await e.production.engine.status()).serving).toBeUndefined();
+    expect((await e.pipeline.status()).run).toMatchObject({ state: 'finished', status: 'failed' });
+    expect(await e.store.lockOwner('pipeline.search')).toBeUndefined();
   });
 });

@@ -150,6 +150,8 @@ describe('pipeline: plan and input', () => {
     ]);
     expect(plan.stages[1]!.approval).toEqual({ required: 2, approvers: ['alice', 'bob', 'carol'] });
     expect(plan.stages[1]!.plan.steps.length).toBeGreaterThan(0);
+    // A first rolling release of one replica: its pool is analysed before it takes any traffic.
+    expect(plan.stages[1]!.exposure).toEqual({ trafficBeforeFirstAnalysisPercent: 0, analysesBeforeFullTraffic: 1 });
     // Later in the day the soak ends after the window closes: Monday 09:00.
     e.clock.set('2026-06-05T16:00:00Z');
     expect((await e.pipeline.plan('v1')).stages[1]!.earliestStart).toBe('2026-06-08T09:00:00.000Z');

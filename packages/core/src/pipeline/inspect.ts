@@ -1,3 +1,4 @@
+import type { Plan } from '../engine/types.js';
 import type { RunHeader, Store } from '../store/types.js';
 import { allHoldBy, countedApprovals, type RunState, replay, type Stage, waitingFor } from './state.js';
 import type { PipelinePlan, PipelineStatus, StagePlan, StageStatus } from './types.js';
@@ -147,11 +148,36 @@ export async function pipelinePlan(
         ? { required: stage.approval.required, approvers: [...stage.approval.approvers] }
         : undefined,
       plan,
-      exposure: plan.summary,
+      exposure: plan.summary ?? exposureOf(plan, version),
     });
     previousStart = earliest;
   }
   return { pipeline: name, version, stages: out };
+}
+
+/**
+ * A strategy-independent worst case from a dry run, for strategies without their own summary: the share
+ * of traffic the new version takes before its first analysis, and the analyses before it takes all.
+ */
+export function exposureOf(plan: Plan, version: string): Record<string, unknown> {
+  const pools = new Set(
+    plan.actions.flatMap((a) => (a.type === 'provision' && a.version === version ? [a.pool] : [])),
+  );
+  let before = 0;
+  let analysed = false;
+  let analysesBeforeFull = 0;
+  let full = false;
+  for (const a of plan.actions) {
+    if (a.type === 'analyze') {
+      if (!full) analysesBeforeFull++;
+      analysed = true;
+    } else if (a.type === 'route') {
+      const share = Object.entries(a.weights).reduce((n, [pool, w]) => n + (pools.has(pool) ? w : 0), 0);
+      if (!analysed) before = Math.max(before, share);
+      if (share >= 100) full = true;
+    }
+  }
+  return { trafficBeforeFirstAnalysisPercent: before, analysesBeforeFullTraffic: analysesBeforeFull };
 }
 
 /** The header of a new pipeline run. */

@@ -207,8 +207,8 @@ export async function drive(
   } catch (err) {
     // An abort request ends the run; a caller's signal (Ctrl-C) or a lost lease leaves it to be resumed.
     if (abortedByRequest && !lock.lost.aborted) {
-      const reason = err instanceof Error ? err.message : String(err);
-      await finish('failed', running?.name, reason).catch(() => undefined);
+      const why = ac.signal.reason instanceof Error ? ac.signal.reason.message : String(ac.signal.reason);
+      return await finish('failed', running?.name, why);
     }
     throw err;
   } finally {
