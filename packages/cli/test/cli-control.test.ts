@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cli, project, requireBuilt, startCli } from './helpers.js';
 
@@ -14,7 +16,7 @@ const pausedAt = /pause until approved/;
 const runIdOf = (stdout: string) => /run (staging-[A-Za-z0-9-]+)/.exec(stdout)?.[1];
 
 describe('promote, abort, Ctrl-C and resume act on a deploy running in another process', () => {
-  it('holds the canary at 50 % and the lock (deploy and rollback get exit 3) until `promote` from another shell', async () => {
+  it('holds the canary at 50 % and the lock (another deploy gets exit 3) until `promote` from another shell', async () => {
     const p = await canaryProject();
     expect((await cli(['deploy', 'v1'], p.dir)).code).toBe(0);
     const deploy = startCli(['deploy', 'v2', '--strategy', 'canary'], p.dir);
@@ -24,13 +26,6 @@ describe('promote, abort, Ctrl-C and resume act on a deploy running in another p
     const second = await cli(['deploy', 'v3'], p.dir);
     expect(second.code).toBe(3);
     expect(second.stderr).toMatch(/^codegraph-release: CG_ENVIRONMENT_LOCKED: /);
-
-    const rollback = await cli(
-      ['rollback', '--to', 'v1', '--confirm', 'CONFIRM', '--reason', 'regression'],
-      p.dir,
-    );
-    expect(rollback.code).toBe(3);
-    expect(rollback.stderr).toMatch(/^codegraph-release: CG_ENVIRONMENT_LOCKED: /);
 
     const wrongRun = await cli(['promote', 'staging-20200101T000000-000000'], p.dir);
     expect(wrongRun.code).toBe(4);
@@ -48,7 +43,9 @@ describe('promote, abort, Ctrl-C and resume act on a deploy running in another p
     expect(promote.stdout).toContain(`promoted run ${runId}`);
     const done = await deploy.done;
     expect(done.code).toBe(0);
-    expect(done.stdout).toMatch(/promote requested from another process: applied/);
+    // The run journaled the request it acted on.
+    const journal = await readFile(join(p.stateDir, 'runs', `${runId}.jsonl`), 'utf8');
+    expect(journal).toMatch(/"promote requested from another process \(request [A-Za-z0-9_-]+\): applied"/);
     expect((await cli(['status'], p.dir)).stdout).toMatch(
       /^\[staging\] serving v2 at http:\/\/127\.0\.0\.1:\d+$/m,
     );
@@ -70,6 +67,46 @@ describe('promote, abort, Ctrl-C and resume act on a deploy running in another p
     expect(done.stdout.match(/pause until approved:/g)).toHaveLength(1); // only the 25 % pause waited
     expect(done.stdout).not.toContain('route v1=50% v2=50%'); // the 50 % step was skipped
     expect(done.stdout).toMatch(/route v1=75% v2=25%[\s\S]*route v2=100%/);
+  });
+
+  it('an emergency rollback from another shell supersedes the running deploy instead of failing on its lock', async () => {
+    const p = await canaryProject();
+    expect((await cli(['deploy', 'v1'], p.dir)).code).toBe(0);
+    const deploy = startCli(['deploy', 'v2', '--strategy', 'canary'], p.dir);
+    await deploy.waitFor(pausedAt);
+    const rollback = await cli(
+      ['rollback', '--to', 'v1', '--confirm', 'CONFIRM', '--reason', 'regression'],
+      p.dir,
+    );
+    expect(rollback.stderr).not.toMatch(/CG_ENVIRONMENT_LOCKED/);
+    expect(rollback.code).toBe(0);
+    const done = await deploy.done;
+    expect(done.code).toBe(1);
+    expect(done.stdout).toMatch(/^rolled back: v2 was undone, v1 serves/m);
+    expect(done.stdout).toMatch(/superseded by an emergency rollback: regression/);
+    const status = await cli(['status'], p.dir);
+    expect(status.stdout).toMatch(/^\[staging\] serving v1 at http:\/\/127\.0\.0\.1:\d+$/m);
+    expect(status.stdout).not.toContain('pool v2');
+  });
+
+  it('gives up on a run that does not answer within --timeout-ms and withdraws the request (exit 5)', async () => {
+    const p = await canaryProject();
+    expect((await cli(['deploy', 'v1'], p.dir)).code).toBe(0);
+    const deploy = startCli(['deploy', 'v2', '--strategy', 'canary'], p.dir);
+    await deploy.waitFor(pausedAt);
+    deploy.child.kill('SIGSTOP'); // alive, holding the lease, answering nothing
+    try {
+      const promote = await cli(['promote', '--timeout-ms', '500'], p.dir);
+      expect(promote.code).toBe(5);
+      expect(promote.stderr).toMatch(/^codegraph-release: CG_TIMEOUT: .*it was withdrawn, nothing was done/);
+    } finally {
+      deploy.child.kill('SIGCONT');
+    }
+    // The withdrawn request is never applied: the canary still waits at its pause.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(deploy.stdout()).not.toMatch(/route v2=100%/);
+    expect((await cli(['abort'], p.dir)).code).toBe(0);
+    expect((await deploy.done).code).toBe(1);
   });
 
   it('undoes the canary when `abort` comes from another shell: all traffic back on v1, the deploy exits 1', async () => {

@@ -116,8 +116,19 @@ export {
   type RuleContext,
   rules,
 } from './rules.js';
-export type { FileStoreOptions } from './store/file.js';
 // Store
+// The control-request rules every store applies (sent and read back), for stores outside core
+export {
+  checkControlId,
+  checkControlInput,
+  checkControlReply,
+  checkControlRequest,
+  controlActions,
+  controlLimits,
+  isControlId,
+  newControlId,
+} from './store/control.js';
+export type { FileStoreOptions } from './store/file.js';
 export { fileStore } from './store/file.js';
 export type {
   ControlAction,

@@ -117,23 +117,82 @@ describe('file store', () => {
     expect(await store.lockOwner('staging')).toBeUndefined();
   });
 
-  it('considers a lock from another host dead only after it stops being refreshed', async () => {
+  it('considers a lease from another host dead only after it stops being refreshed', async () => {
     const dir = await tempDir();
-    await fs.mkdir(join(dir, 'envs', 'prod'), { recursive: true });
-    const foreign = { runId: 'far', pid: 1, host: 'other-host', since: new Date().toISOString(), token: 't' };
-    await fs.writeFile(
-      join(dir, 'envs', 'prod', 'lock.json'),
-      JSON.stringify({ ...foreign, refreshedAt: new Date().toISOString() }),
-    );
+    const lease = join(dir, 'envs', 'prod', 'lease');
+    await fs.mkdir(lease, { recursive: true });
+    const file = join(lease, '000000000041.json');
+    const foreign = { runId: 'far', pid: 1, host: 'other-host', since: new Date().toISOString() };
+    await fs.writeFile(file, JSON.stringify({ environment: 'prod', token: 41, owner: foreign }));
     const store = fileStore({ dir, staleAfterMs: 60_000 });
     await expect(store.lock('prod', owner('mine'))).rejects.toMatchObject({ code: 'CG_ENVIRONMENT_LOCKED' });
-    await fs.writeFile(
-      join(dir, 'envs', 'prod', 'lock.json'),
-      JSON.stringify({ ...foreign, refreshedAt: new Date(Date.now() - 120_000).toISOString() }),
-    );
+    expect(await store.lockOwner('prod')).toMatchObject({ runId: 'far', host: 'other-host' });
+    const old = new Date(Date.now() - 120_000);
+    await fs.utimes(file, old, old);
+    expect(await store.lockOwner('prod')).toBeUndefined();
     const lock = await store.lock('prod', owner('mine'));
     expect(lock.owner.runId).toBe('mine');
+    expect(lock.token).toBe(42);
     await lock.release();
+  });
+
+  it('never takes over a truncated or garbage lease of a live owner until it is stale', async () => {
+    const dir = await tempDir();
+    const lease = join(dir, 'envs', 'prod', 'lease');
+    await fs.mkdir(lease, { recursive: true });
+    const file = join(lease, '000000000007.json');
+    const store = fileStore({ dir, staleAfterMs: 60_000 });
+    for (const garbage of ['', '{"environment":"prod","tok', 'null', '{"token":7}', '\u0000\u0000']) {
+      await fs.writeFile(file, garbage);
+      await expect(store.lock('prod', owner('mine'))).rejects.toMatchObject({
+        code: 'CG_ENVIRONMENT_LOCKED',
+        message: expect.stringContaining('unreadable'),
+      });
+    }
+    const old = new Date(Date.now() - 61_000);
+    await fs.utimes(file, old, old);
+    const lock = await store.lock('prod', owner('mine'));
+    expect(lock.token).toBe(8);
+    await lock.release();
+  });
+
+  it('does not let a recycled PID block the environment: the owner is the PID plus its start time', async () => {
+    const dir = await tempDir();
+    const store = fileStore({ dir });
+    // This process's PID, but started at another time: the process that took the lease is gone.
+    const held = await store.lock('prod', { ...owner('old'), processStart: '1' });
+    expect(await store.lockOwner('prod')).toBeUndefined();
+    const taken = await store.lock('prod', owner('new'));
+    expect(taken.token).toBeGreaterThan(held.token);
+    expect(taken.owner.processStart).toMatch(/^\d+$/);
+    await taken.release();
+  });
+
+  it('refreshes a held lease without rewriting it, and aborts lost when another holder took it', async () => {
+    const dir = await tempDir();
+    const store = fileStore({ dir, staleAfterMs: 60_000, refreshEveryMs: 20 });
+    const lock = await store.lock('prod', owner('mine'));
+    const file = join(dir, 'envs', 'prod', 'lease', `${String(lock.token).padStart(12, '0')}.json`);
+    const before = await fs.readFile(file, 'utf8');
+    const old = new Date(Date.now() - 30_000);
+    await fs.utimes(file, old, old);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await fs.stat(file)).mtimeMs).toBeGreaterThan(Date.now() - 5_000); // refreshed
+    expect(await fs.readFile(file, 'utf8')).toBe(before); // never rewritten
+    // Someone took token+1 (as a takeover would): the next refresh notices.
+    const next = join(dir, 'envs', 'prod', 'lease', `${String(lock.token + 1).padStart(12, '0')}.json`);
+    await fs.writeFile(
+      next,
+      JSON.stringify({ environment: 'prod', token: lock.token + 1, owner: owner('thief') }),
+    );
+    await new Promise((r) => setTimeout(r, 150));
+    expect(lock.lost.aborted).toBe(true);
+    expect(lock.lost.reason).toMatchObject({ code: 'CG_LOCK_LOST' });
+    await expect(
+      store.append('r', { type: 'note', message: 'late' }, { environment: 'prod', token: lock.token }),
+    ).rejects.toMatchObject({ code: 'CG_LOCK_LOST' });
+    await lock.release(); // a no-op: it is lost
+    expect(await store.lockOwner('prod')).toMatchObject({ runId: 'thief' });
   });
 
   it('lists runs with their status and keeps each environment history apart', async () => {

@@ -41,6 +41,7 @@ const byCode: Record<string, ExitCode> = {
   CG_RECOVERY_UNCONFIRMED: exitCodes.usage,
   CG_ARTIFACT_INVALID: exitCodes.usage,
   CG_CAPABILITY_MISSING: exitCodes.usage,
+  CG_CONTROL_INVALID: exitCodes.usage,
   CG_ENVIRONMENT_LOCKED: exitCodes.locked,
   CG_RUN_INTERRUPTED: exitCodes.locked,
   CG_VERSION_UNKNOWN: exitCodes.notFound,

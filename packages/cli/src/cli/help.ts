@@ -107,8 +107,8 @@ Options:
 ${common}`,
   promote: `Usage: codegraph-release promote [runId] [--full] [--timeout-ms <n>] [options]
 
-Approves the current pause of the deploy running in the environment (its process watches
-<stateDir>/control/<env>/). With --full the strategy skips its remaining steps.
+Approves the current pause of the deploy running in the environment, through the environment's
+store (any host that reaches it). With --full the strategy skips its remaining steps.
 Exit 0 when the deploy applied it, 4 when no deploy runs, 5 when it did not answer in time.
 
 ${common}`,

@@ -18,6 +18,7 @@ import { createRedactor } from '../util/redact.js';
 import { type ActionEnv, describeAction } from './actions.js';
 import { checkReleaseExtras, validateRecovery } from './checks.js';
 import { checkVersion, type ReleaseEngineOptions, validateOptions } from './config.js';
+import { controlRun, lockSuperseding, type RunControls } from './control.js';
 import { EventHub } from './events.js';
 import { Fanout } from './fanout.js';
 import { runRelease, runRollback } from './flows.js';
@@ -186,12 +187,12 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
     data: Record<string, unknown>,
   ) {
     const runId = newRunId(environment);
-    const lock = await store.lock(environment, {
-      runId,
-      pid: process.pid,
-      host: hostname(),
-      since: new Date().toISOString(),
-    });
+    const owner = { runId, pid: process.pid, host: hostname(), since: new Date().toISOString() };
+    // An emergency rollback asks a run of another process holding the environment to step aside.
+    const lock =
+      kind === 'rollback'
+        ? await lockSuperseding(store, environment, owner, { reason: redactor.string(reason ?? ''), logger })
+        : await store.lock(environment, owner);
     try {
       const interrupted = (await store.runs(environment)).filter(
         (r) => r.status === undefined && r.runId !== runId,
@@ -221,12 +222,23 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
           reason: `superseded by ${kind} ${runId}`,
         });
       }
-      return { lock, journal: new Journal(header, store, redactor) };
+      const journal = new Journal(header, store, redactor);
+      return { lock: await controlRun(store, lock, controls(runId, journal)), journal };
     } catch (err) {
       await lock.release();
       throw err;
     }
   }
+
+  // Control requests from other processes reach the run through the store (engine/control.ts).
+  const controls = (runId: string, journal: Journal): RunControls => ({
+    environment,
+    runId,
+    logger,
+    promote: (full) => engine.promote(runId, { full }),
+    abort: (reason) => engine.abort(runId, reason),
+    note: (message, data) => journal.note(message, data),
+  });
 
   async function finishRun(journal: Journal, result: Promise<RunResult>): Promise<RunResult> {
     try {
@@ -367,9 +379,11 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
       return track(
         (async () => {
           const owner = { runId, pid: process.pid, host: hostname(), since: new Date().toISOString() };
-          const lock = await store.lock(environment, owner);
+          const held = await store.lock(environment, owner);
+          let lock = held;
           try {
             const journal = new Journal(header, store, redactor, await store.read(runId));
+            lock = await controlRun(store, held, controls(runId, journal));
             const kind = header.kind;
             const flow = kind === 'rollback' ? runRollback : kind === 'recovery' ? runRecovery : runRelease;
             return await finishRun(journal, flow(deps(journal, kind, o.signal), true));

@@ -38,6 +38,7 @@ import type {
 
 const plugin = 'file-store';
 const requestName = /^([A-Za-z0-9_-]{8,64})\.json$/;
+const senderTemp = /^\.[A-Za-z0-9_-]{8,64}\.json\.[0-9a-f]{12}\.tmp$/;
 const subdirs = ['requests', 'claimed', 'withdrawn', 'rejected', 'replies'] as const;
 const keepMs = 3_600_000;
 
@@ -60,7 +61,8 @@ export function controlDir(controlRoot: (environment: string) => string, options
 
   /** Reads a stored record: a regular file of ours, not too big. Throws with the reason to refuse it. */
   async function readRecord(file: string): Promise<unknown> {
-    const handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO dropped in the directory must not hang the watcher; O_NOFOLLOW: no links.
+    const handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
       const stat = await handle.stat();
       if (!stat.isFile()) throw new Error('not a regular file');
@@ -130,7 +132,8 @@ export function controlDir(controlRoot: (environment: string) => string, options
   /** One look at the directory: consumes what is addressed to `runId`, in send order. */
   async function consume(environment: string, runId: string, handler: Handler, stopped: () => boolean) {
     const requests = folder(environment, 'requests');
-    const names = (await fs.readdir(requests)).filter((n) => !n.startsWith('.')).sort();
+    // A sender's write in progress (`writeFileAtomic`'s temp file) is left alone; any other name is looked at.
+    const names = (await fs.readdir(requests)).filter((n) => !senderTemp.test(n)).sort();
     for (const n of names) {
       if (stopped()) return;
       const m = requestName.exec(n);
@@ -242,8 +245,9 @@ export function controlDir(controlRoot: (environment: string) => string, options
         });
       };
       // The first look waits one interval: the caller finishes setting up the run it delivers to.
+      // Not unref'd: like a listening server, a subscription keeps its process alive until stopped (a
+      // run paused for an approval has nothing else pending).
       const timer = setInterval(tick, options.pollMs);
-      timer.unref();
       const stop = async () => {
         stopped = true;
         clearInterval(timer);

@@ -65,6 +65,7 @@ export function fileStore(options: FileStoreOptions): Store {
   const lease = { staleAfterMs, refreshEveryMs };
   const runsDir = join(dir, 'runs');
   const envsDir = join(dir, 'envs');
+  const indexedMarker = join(envsDir, '.runs-indexed');
   const envDir = (env: string) => join(envsDir, checkName(env, 'environment'));
   const leaseDir = (env: string) => join(envDir(env), 'lease');
   const runFile = (runId: string) => join(runsDir, `${checkName(runId, 'run id')}.jsonl`);
@@ -144,8 +145,7 @@ export function fileStore(options: FileStoreOptions): Store {
   let indexed: Promise<void> | undefined;
   const ensureIndexed = () => {
     indexed ??= (async () => {
-      const marker = join(envsDir, '.runs-indexed');
-      if (await exists(marker)) return;
+      if (await exists(indexedMarker)) return;
       const names = await fs.readdir(runsDir).catch(() => [] as string[]);
       for (const n of names) {
         const runId = n.endsWith('.jsonl') ? n.slice(0, -'.jsonl'.length) : '';
@@ -160,7 +160,7 @@ export function fileStore(options: FileStoreOptions): Store {
         }
       }
       await fs.mkdir(envsDir, { recursive: true });
-      await fs.writeFile(marker, '', { flag: 'a' });
+      await fs.writeFile(indexedMarker, '', { flag: 'a' });
     })().catch((err) => {
       indexed = undefined;
       throw new StoreError(`cannot index the runs in ${runsDir}`, { cause: err, plugin });
@@ -205,7 +205,11 @@ export function fileStore(options: FileStoreOptions): Store {
         // Indexed first: a run whose header made it is always listed in its environment.
         await mark(entry.header.environment, runId);
       }
-      await fs.mkdir(runsDir, { recursive: true });
+      if (await fs.mkdir(runsDir, { recursive: true })) {
+        // A new store: it has no journals from before the index to index.
+        await fs.mkdir(envsDir, { recursive: true });
+        await fs.writeFile(indexedMarker, '', { flag: 'a' });
+      }
       return serial(file, () =>
         appender.append(
           file,

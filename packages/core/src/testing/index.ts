@@ -3,5 +3,5 @@
 
 export * from './backup.js';
 export * from './notifier.js';
-export * from './target.js';
 export * from './store.js';
+export * from './target.js';

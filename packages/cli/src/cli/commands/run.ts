@@ -14,7 +14,6 @@ import {
   positionals,
   versionArg,
 } from '../context.js';
-import { controlDir, watchControl } from '../control.js';
 import { exitCodeOfRun, exitCodes } from '../exit.js';
 import type { Output } from '../output.js';
 import { startReport } from '../report.js';
@@ -57,24 +56,12 @@ async function drive(
   reportDir: string | undefined,
   start: (engine: ReleaseEngine) => Promise<RunResult>,
 ): Promise<number> {
-  const { engine, environment, loaded } = open;
+  const { engine, environment } = open;
   const { out } = ctx;
   const stopEvents = engine.on('*', (e) => out.event(e));
   const report = startReport(engine, reportDir && resolve(ctx.cwd, reportDir), {
     target: environment.options.target,
     secrets: environment.secrets,
-  });
-  const dir = controlDir(loaded.stateDir, environment.name);
-  let control: Promise<{ stop(): Promise<void> }> | undefined;
-  const stopStarted = engine.on('run.started', (e) => {
-    control ??= watchControl(dir, e.runId, engine, (reply) =>
-      out.line(
-        out.paint(
-          `    ${reply.action} requested from another process: ${reply.applied ? 'applied' : 'run not active'}`,
-          'yellow',
-        ),
-      ),
-    );
   });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -111,9 +98,7 @@ async function drive(
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     stopEvents();
-    stopStarted();
     await report?.cancel();
-    if (control) await (await control).stop();
     await open.close();
   }
 }
