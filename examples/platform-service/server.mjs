@@ -115,6 +115,8 @@ const pipeline = createPipeline({
 });
 let promotion;
 pipeline.on('*', (event) => {
+  // The pipeline has let go of its lease when it says it finished: the next promotion may start.
+  if (event.type === 'pipeline.finished') promotion = undefined;
   if (event.type !== 'pipeline.stage.event')
     serviceEvents.emit('event', { ...event, environment: pipeline.environment });
 });
@@ -128,7 +130,7 @@ function startPromotion(body) {
     .then((result) => ({ status: result.status, reached: result.reached ?? null }))
     .catch((err) => ({ status: 'error', error: { code: err.code, message: err.message } }))
     .finally(() => {
-      promotion = undefined;
+      if (promotion?.done === done) promotion = undefined;
     });
   promotion = { version: body.version, controller, done };
   return promotion;

@@ -19,6 +19,10 @@ describe('pipeline: soak', () => {
     const told: ReleaseEvent[] = [];
     const notifier: Notifier = { name: 'record', notify: async (event) => void told.push(event) };
     const e = await env({ production: { soakMs: 10 * MIN }, pipeline: { notifiers: [notifier] } });
+    let ownerAtFinish: Promise<unknown> | undefined;
+    e.pipeline.on('pipeline.finished', () => {
+      ownerAtFinish = e.store.lockOwner('pipeline.search');
+    });
     const done = e.pipeline.promote('v1');
     await e.until((ev) => ev.type === 'pipeline.waiting' && ev.stage === 'production');
     expect(await e.serving(e.staging)).toBe('v1');
@@ -41,6 +45,8 @@ describe('pipeline: soak', () => {
     const result = await done;
     expect(result).toMatchObject({ status: 'succeeded', reached: 'production', version: 'v1' });
     expect(await e.serving(e.production)).toBe('v1');
+    // "finished" is said once the lease is let go of: the next promotion may start at once.
+    expect(await ownerAtFinish).toBeUndefined();
     const started = e.events.find((ev) => ev.type === 'pipeline.stage.started' && ev.stage === 'production');
     expect(Date.parse(started!.time)).toBeGreaterThanOrEqual(Date.parse('2026-06-01T10:10:00Z'));
     // Notifiers hear the pipeline as one run of kind "pipeline".

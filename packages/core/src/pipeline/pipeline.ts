@@ -231,6 +231,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       ? open.header.runId
       : `pl-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     const lock = await store.lock(environment, ownerOf(runId));
+    let result: PipelineResult;
     try {
       let state = open;
       if (state) {
@@ -244,11 +245,23 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         await store.append(runId, { type: 'run', header }, { environment, token: lock.token });
         state = replay(await store.read(runId));
       }
-      return await drive(ctx, lock, state, open !== undefined, signal);
+      result = await drive(ctx, lock, state, open !== undefined, signal);
     } finally {
       await lock.release().catch(() => undefined);
-      await Promise.allSettled([...deliveries]);
     }
+    // Emitted once the lease is let go of, so whoever hears it can promote the next version at once.
+    emit({
+      type: 'pipeline.finished',
+      pipeline: name,
+      runId,
+      time: clock().toISOString(),
+      version: result.version,
+      status: result.status,
+      reached: result.reached,
+      reason: result.reason,
+    });
+    await Promise.allSettled([...deliveries]);
+    return result;
   }
 
   const pipeline: Pipeline = {

@@ -124,7 +124,6 @@ export async function drive(
       ...(reason ? { reason } : {}),
     });
     state.finished = { status, reason };
-    emit({ type: 'pipeline.finished', version, status, reached, reason });
     logger.info(`[${ctx.environment}] ${version}: ${status}${reason ? ` (${reason})` : ''}`);
     return {
       runId,
