@@ -63,6 +63,32 @@ describe('pipeline: soak', () => {
   });
 });
 
+describe('pipeline: soak ends only if the version still serves', () => {
+  it('a version rolled back in staging during its soak never reaches production', async () => {
+    const e = await env({ production: { soakMs: 10 * MIN } });
+    const first = e.pipeline.promote('v1');
+    await e.until((ev) => ev.type === 'pipeline.waiting' && ev.stage === 'production');
+    e.clock.advance(10 * MIN);
+    expect((await first).status).toBe('succeeded');
+
+    const second = e.pipeline.promote('v2');
+    await e.until(
+      (ev) => ev.type === 'pipeline.stage.finished' && ev.stage === 'staging' && ev.serving === 'v2',
+    );
+    const back = await e.pipeline.rollback('staging', {
+      to: 'v1',
+      reason: 'v2 leaks memory',
+      confirm: 'CONFIRM',
+    });
+    expect(back.status).toBe('succeeded');
+    e.clock.advance(10 * MIN);
+    const result = await second;
+    expect(result).toMatchObject({ status: 'failed', reached: 'staging', stoppedAt: 'production' });
+    expect(result.reason).toContain('v2 no longer serves staging (it serves v1)');
+    expect(await e.serving(e.production)).toBe('v1');
+  });
+});
+
 describe('pipeline: windows', () => {
   it('a window that closes mid-promotion lets the running stage finish and holds the next one', async () => {
     const window = {
@@ -157,7 +183,10 @@ describe('pipeline: plan and input', () => {
     expect(plan.stages[1]!.approval).toEqual({ required: 2, approvers: ['alice', 'bob', 'carol'] });
     expect(plan.stages[1]!.plan.steps.length).toBeGreaterThan(0);
     // A first rolling release of one replica: its pool is analysed before it takes any traffic.
-    expect(plan.stages[1]!.exposure).toEqual({ trafficBeforeFirstAnalysisPercent: 0, analysesBeforeFullTraffic: 1 });
+    expect(plan.stages[1]!.exposure).toEqual({
+      trafficBeforeFirstAnalysisPercent: 0,
+      analysesBeforeFullTraffic: 1,
+    });
     // Later in the day the soak ends after the window closes: Monday 09:00.
     e.clock.set('2026-06-05T16:00:00Z');
     expect((await e.pipeline.plan('v1')).stages[1]!.earliestStart).toBe('2026-06-08T09:00:00.000Z');
