@@ -72,6 +72,30 @@ describe('promote-pipeline and pipeline status/approve/plan', () => {
     expect(nobody.code).toBe(4);
   });
 
+  it('a killed promote-pipeline is shown as interrupted and continued by `pipeline resume`', async () => {
+    const p = await pipelineProject();
+    const run = startCli(['promote-pipeline', 'v1'], p.dir);
+    await run.waitFor(/production waits for approvals 0 of 1 needed/);
+    run.child.kill('SIGKILL');
+    await run.done;
+
+    const status = await cli(['pipeline', 'status'], p.dir);
+    expect(status.stdout).toMatch(/pipeline main: v1 interrupted/);
+    expect(status.stdout).toContain('interrupted: codegraph-release pipeline resume');
+    const other = await cli(['promote-pipeline', 'v2'], p.dir);
+    expect(other.code).toBe(3);
+    expect(other.stderr).toMatch(/CG_RUN_INTERRUPTED: pipeline main is still promoting v1/);
+
+    const resumed = startCli(['pipeline', 'resume'], p.dir);
+    await resumed.waitFor(/continuing v1/);
+    const bob = await cli(['pipeline', 'approve', 'production', 'v1', '--by', 'bob'], p.dir);
+    expect(bob.code).toBe(0);
+    const done = await resumed.done;
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toMatch(/pipeline main: v1 succeeded, reached production/);
+    expect(done.stdout).not.toMatch(/staging: releasing v1/);
+  });
+
   it('refuses a pipeline stage naming an unknown environment before anything runs', async () => {
     const p = await project();
     const file = join(p.dir, 'release.config.ts');
