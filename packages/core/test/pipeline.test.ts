@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Notifier, ReleaseEvent } from '../src/index.js';
+import { createPipeline, type Notifier, type ReleaseEvent, rolling } from '../src/index.js';
 import { pipelineEnv } from './helpers/pipeline-env.js';
+import { serviceChecks } from './helpers/release-env.js';
 
 const MIN = 60_000;
 let cleanups: Array<() => Promise<void>> = [];
@@ -196,7 +197,6 @@ describe('pipeline: plan and input', () => {
     const e = await env({});
     await expect(e.pipeline.promote('not a version!')).rejects.toMatchObject({ code: 'CG_CONFIG_INVALID' });
     expect(await e.store.runs('pipeline.search')).toEqual([]);
-    const { createPipeline } = await import('../src/index.js');
     const base = { name: 'p', store: e.store };
     const stage = { name: 's', engine: e.staging.engine };
     for (const bad of [
@@ -220,5 +220,25 @@ describe('pipeline: plan and input', () => {
         expect.objectContaining({ code: 'CG_CONFIG_INVALID' }),
       );
     }
+    // A stage may give its engine's options instead: the pipeline creates the engine (and closes it).
+    const made = createPipeline({
+      name: 'p',
+      store: e.store,
+      stages: [
+        {
+          name: 'qa',
+          engine: {
+            environment: 'qa',
+            target: e.staging.target,
+            strategy: rolling(),
+            store: e.store,
+            metrics: false,
+          },
+          verify: { verifiers: [serviceChecks] },
+        },
+      ],
+    });
+    expect(made.stages.map((s) => s.engine.environment)).toEqual(['qa']);
+    await made.close();
   });
 });

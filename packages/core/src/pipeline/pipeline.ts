@@ -61,22 +61,38 @@ function compileStages(options: PipelineOptions, owned: ReleaseEngine[]): Stage[
     }
     return { s, soakMs, expectedDurationMs, windows, approval, target };
   });
+  for (const { s } of checked) {
+    const env = isEngine(s.engine) ? s.engine.environment : (s.engine as ReleaseEngineOptions).environment;
+    if (envs.has(env)) {
+      throw new ConfigInvalidError(`pipeline ${options.name}: environment "${env}" is in two stages`);
+    }
+    envs.add(env);
+  }
   // Engines are created only once every stage is valid: bad input changes nothing.
-  return checked.map(({ s, soakMs, expectedDurationMs, windows, approval, target }) => {
-    let engine: ReleaseEngine;
-    if (isEngine(s.engine)) engine = s.engine;
-    else {
-      engine = createReleaseEngine(s.engine);
-      owned.push(engine);
-    }
-    if (envs.has(engine.environment)) {
-      throw new ConfigInvalidError(
-        `pipeline ${options.name}: environment "${engine.environment}" is in two stages`,
-      );
-    }
-    envs.add(engine.environment);
-    return { name: s.name, engine, target, soakMs, approval, windows, verify: s.verify, expectedDurationMs };
-  });
+  try {
+    return checked.map(({ s, soakMs, expectedDurationMs, windows, approval, target }) => {
+      let engine: ReleaseEngine;
+      if (isEngine(s.engine)) engine = s.engine;
+      else {
+        engine = createReleaseEngine(s.engine);
+        owned.push(engine);
+      }
+      return {
+        name: s.name,
+        engine,
+        target,
+        soakMs,
+        approval,
+        windows,
+        verify: s.verify,
+        expectedDurationMs,
+      };
+    });
+  } catch (err) {
+    // An engine's own options were refused: close the ones already made for this pipeline.
+    for (const e of owned.splice(0)) void e.close().catch(() => undefined);
+    throw err;
+  }
 }
 
 /**
