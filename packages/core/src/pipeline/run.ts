@@ -120,7 +120,8 @@ export async function drive(
     await append({
       type: 'finished',
       status,
-      ...(reached ? { serving: reached } : {}),
+      // `serving` is a version: the one every stage now serves, when the pipeline got through.
+      ...(status === 'succeeded' ? { serving: version } : {}),
       ...(reason ? { reason } : {}),
     });
     state.finished = { status, reason };
@@ -285,6 +286,12 @@ export async function drive(
     if (stageRunId) {
       logger.info(`[${ctx.environment}] ${stage.name}: continuing stage run ${stageRunId}`);
       result = await stage.engine.resume(stageRunId, { signal: ac.signal });
+      // The release may have finished long ago, and been undone since (by this pipeline's gate, or a human).
+      const now = result.status === 'succeeded' ? (await stage.engine.status()).serving : version;
+      if (now !== version) {
+        const reason = `${stage.name} no longer serves ${version} (it serves ${now ?? 'nothing'})`;
+        return { result, status: 'rolled-back', reason };
+      }
     } else {
       const off = stage.engine.on('run.started', (e) => {
         if (stageRunId || e.version !== version || e.kind !== 'release') return;
@@ -314,8 +321,18 @@ export async function drive(
     const reason = `${stage.name}: pipeline gate failed: ${gate.reason}`;
     if (!result.from)
       return { result, status: 'failed', reason: `${reason}; no earlier version to roll back to`, gate };
-    const back = await stage.engine.rollback({ to: result.from, reason, confirm: 'CONFIRM' });
-    return { result: back, status: back.status === 'succeeded' ? 'rolled-back' : 'failed', reason, gate };
+    try {
+      const back = await stage.engine.rollback({ to: result.from, reason, confirm: 'CONFIRM' });
+      return { result: back, status: back.status === 'succeeded' ? 'rolled-back' : 'failed', reason, gate };
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      return {
+        result,
+        status: 'failed',
+        reason: `${reason}; the rollback to ${result.from} failed: ${why}`,
+        gate,
+      };
+    }
   }
 
   /** A stage run started by a process that died before journaling its id: find it by version and time. */
