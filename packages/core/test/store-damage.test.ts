@@ -50,6 +50,29 @@ describe('a damaged journal stays where it is', () => {
     for (const l of text.trim().split('\n')) expect(() => JSON.parse(l)).not.toThrow();
   });
 
+  it('ignores a line a holder wrote with an older token after the new holder wrote (paused between check and write)', async () => {
+    const dir = await tempDir();
+    await fs.mkdir(join(dir, 'runs'), { recursive: true });
+    const line = (seq: number, message: string, fence?: number) =>
+      `${JSON.stringify({ seq, time: '2026-01-01T00:00:00.000Z', type: 'note', message, ...(fence ? { fence } : {}) })}\n`;
+    await fs.writeFile(
+      join(dir, 'runs', 'r1.jsonl'),
+      line(0, 'old holder', 3) +
+        line(1, 'old holder again', 3) +
+        line(2, 'new holder', 4) +
+        line(3, 'late stale write', 3) +
+        line(4, 'unfenced'),
+    );
+    const entries = await fileStore({ dir }).read('r1');
+    expect(entries.map((e) => (e.type === 'note' ? e.message : e.type))).toEqual([
+      'old holder',
+      'old holder again',
+      'new holder',
+      'unfenced',
+    ]);
+    expect(entries.every((e) => !('fence' in e))).toBe(true);
+  });
+
   it("one environment's damaged journal never blocks listing runs in another, and is skipped and reported in its own", async () => {
     const dir = await tempDir();
     const damaged: string[] = [];

@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileStore, type JournalEntry } from '../src/index.js';
+import { releaseEnv } from './helpers/release-env.js';
 
 // A real full disk: a 1 MiB tmpfs (root is needed to mount it; CI runs the tests as root).
 let mnt = '';
@@ -22,6 +24,11 @@ afterAll(async () => {
   execFileSync('umount', [mnt]);
   await fs.rm(mnt, { recursive: true, force: true });
 });
+
+const free = () => {
+  const out = execFileSync('df', ['-B1', '--output=avail', mnt], { encoding: 'utf8' });
+  return Number(out.trim().split('\n').pop());
+};
 
 const header = (runId: string) => ({
   runId,
@@ -47,10 +54,6 @@ describe('the journal on a disk that fills up mid-release', () => {
     const acknowledged: JournalEntry[] = [];
     acknowledged.push(await store.append(runId, { type: 'run', header: header(runId) }, fence));
     // Another writer (a backup, logs) takes most of what is left while the release is journaling.
-    const free = () => {
-      const out = execFileSync('df', ['-B1', '--output=avail', mnt], { encoding: 'utf8' });
-      return Number(out.trim().split('\n').pop());
-    };
     const filler = join(mnt, 'filler');
     let failures = 0;
     const codes = new Set<string>();
@@ -86,5 +89,46 @@ describe('the journal on a disk that fills up mid-release', () => {
     expect(after).toEqual(acknowledged);
     expect(after.map((e) => e.seq)).toEqual(acknowledged.map((_, i) => i));
     await lock.release();
+  });
+
+  it('a release whose disk fills up mid-way stops with CG_STORE_FAILED and resumes to a verified end once there is room', {
+    timeout: 120_000,
+  }, async () => {
+    const dir = join(mnt, 'engine-store');
+    const env = await releaseEnv({ engine: { store: fileStore({ dir }) } });
+    try {
+      expect((await env.engine.release({ version: 'v1' })).status).toBe('succeeded');
+      const filler = join(mnt, 'filler-2');
+      let runId = '';
+      env.engine.on('run.started', (e) => {
+        runId = e.runId;
+      });
+      env.engine.on('action.started', (e) => {
+        if (e.kind !== 'release' || e.action.type !== 'route' || existsSync(filler)) return;
+        try {
+          writeFileSync(filler, Buffer.alloc(free())); // the disk is full from here on
+        } catch {
+          // as full as it gets
+        }
+      });
+      const outcome = await env.engine.release({ version: 'v2' }).then(
+        (r) => r.error?.code ?? r.status,
+        (err: { code?: string }) => err.code,
+      );
+      expect(outcome).toBe('CG_STORE_FAILED');
+      const whileFull = await fileStore({ dir }).read(runId);
+      expect(whileFull.map((e) => e.seq)).toEqual(whileFull.map((_, i) => i));
+      expect(whileFull.at(-1)?.type).not.toBe('finished');
+
+      await rm(filler);
+      const resumed = await env.engine.resume(runId);
+      expect(resumed.status).toBe('succeeded');
+      expect(await env.serving()).toBe('v2');
+      const after = await fileStore({ dir }).read(runId);
+      expect(after.slice(0, whileFull.length)).toEqual(whileFull); // nothing acknowledged was lost
+      expect(after.map((e) => e.seq)).toEqual(after.map((_, i) => i));
+    } finally {
+      await env.cleanup();
+    }
   });
 });

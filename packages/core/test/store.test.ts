@@ -195,6 +195,23 @@ describe('file store', () => {
     expect(await store.lockOwner('prod')).toMatchObject({ runId: 'thief' });
   });
 
+  it('does not give an environment a second holder while a run of an older release holds its lock.json', async () => {
+    const dir = await tempDir();
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    pids.push(child.pid!);
+    await fs.mkdir(join(dir, 'envs', 'prod'), { recursive: true });
+    const legacy = { ...owner('old-release', child.pid), token: 't', refreshedAt: new Date().toISOString() };
+    await fs.writeFile(join(dir, 'envs', 'prod', 'lock.json'), JSON.stringify(legacy));
+    const store = fileStore({ dir });
+    await expect(store.lock('prod', owner('new'))).rejects.toMatchObject({ code: 'CG_ENVIRONMENT_LOCKED' });
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    const lock = await store.lock('prod', owner('new'));
+    expect(lock.token).toBe(1);
+    await lock.release();
+  });
+
   it('lists runs with their status and keeps each environment history apart', async () => {
     const store = fileStore({ dir: await tempDir() });
     const header = (runId: string, environment: string, startedAt: string) => ({

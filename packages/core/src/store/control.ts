@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ControlInvalidError } from '../errors.js';
-import { rules } from '../rules.js';
+import { checkIdentifier } from '../rules.js';
 import type { ControlAction, ControlReply, ControlRequest, ControlRequestInput } from './types.js';
 
 // The rules every store applies to control requests, when they are sent and again when they are read
@@ -29,7 +29,6 @@ export const controlActions: readonly ControlAction[] = Object.freeze([
 ]);
 
 const idPattern = /^[A-Za-z0-9_-]{8,64}$/;
-const identifierPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const subjectPattern = /^[A-Za-z0-9][A-Za-z0-9._+@:/-]*$/;
 // Control characters other than tab and newline: they would rewrite a terminal or a log line.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing them is the point
@@ -56,17 +55,13 @@ const show = (v: unknown) => {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 };
 
+/** Core's identifier rule, refused as `CG_CONTROL_INVALID`. */
 function identifier(value: unknown, what: string): string {
-  if (
-    typeof value !== 'string' ||
-    value.length > rules.identifierMaxLength ||
-    !identifierPattern.test(value)
-  ) {
-    refuse(
-      `${what} ${show(value)} is not an identifier (1-${rules.identifierMaxLength} letters, digits, '.', '_', '-')`,
-    );
+  try {
+    return checkIdentifier(value, what);
+  } catch (err) {
+    refuse((err as Error).message);
   }
-  return value;
 }
 
 function text(value: unknown, what: string, max: number): string {

@@ -128,6 +128,13 @@ export async function takeLease(
     processStart: asked.processStart ?? (asked.host === hostname() ? processStartTime(asked.pid) : undefined),
   };
   await fs.mkdir(dir, { recursive: true });
+  const legacy = await legacyHolder(join(dir, '..', 'lock.json'), options.staleAfterMs);
+  if (legacy) {
+    throw new EnvironmentLockedError(
+      `environment "${environment}" is locked by run ${legacy.runId} (pid ${legacy.pid} on ${legacy.host}) of an older release of this SDK (lock.json); let it finish first`,
+      { plugin, details: { owner: legacy } },
+    );
+  }
   for (let attempt = 0; attempt < 5; attempt++) {
     const lease = await currentLease(dir);
     if (leaseHeld(lease, options.staleAfterMs)) throw lockedError(environment, lease!);
@@ -236,10 +243,33 @@ function holdLease(
         await fs.writeFile(join(dir, `${name(token)}.released`), '', { mode: 0o600, flag: 'a', flush: true });
         await fsyncDir(dir);
       } catch (err) {
-        throw new StoreError(`cannot release the lease ${file}`, { cause: err, plugin });
+        // No room for the marker (a full disk): age the lease instead, which needs none. Expired, it
+        // is free for the next taker at once (the file itself must stay: it holds the token).
+        const epoch = new Date(0);
+        await fs.utimes(file, epoch, epoch).catch(() => {
+          throw new StoreError(`cannot release the lease ${file}`, { cause: err, plugin });
+        });
       }
     },
   };
+}
+
+/**
+ * The owner of a `lock.json` written by a release of the SDK before leases, while it is alive: an
+ * upgrade in the middle of a run must not give the environment a second holder. A dead one is ignored.
+ */
+async function legacyHolder(file: string, staleAfterMs: number): Promise<LockOwner | undefined> {
+  let v: Record<string, unknown>;
+  try {
+    v = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined; // none, or unreadable: that release treated an unreadable lock as free too
+  }
+  if (typeof v?.runId !== 'string' || typeof v.host !== 'string' || typeof v.pid !== 'number')
+    return undefined;
+  const fresh = Date.now() - Date.parse(String(v.refreshedAt)) <= staleAfterMs;
+  const alive = v.host === hostname() ? isProcessAlive({ pid: v.pid }) : fresh;
+  return alive ? { runId: v.runId, pid: v.pid, host: v.host, since: String(v.since) } : undefined;
 }
 
 /** Removes leases older than the previous one (never the two newest: see the comment at the top). */

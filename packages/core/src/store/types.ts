@@ -11,7 +11,7 @@ export interface LockOwner {
   since: string;
   /**
    * The owner process's start time (see `processStartTime` in `/kit`), so a recycled PID is not taken
-   * for the owner. Set by the engine; optional for callers that build an owner by hand.
+   * for the owner. Optional: a store fills it in for an owner on its own host when it is absent.
    */
   processStart?: string | undefined;
 }
@@ -199,7 +199,10 @@ export interface Store {
    * Delivers the requests for `environment` addressed to `runId` (or to no run) to `handler`, each
    * exactly once across every host and process watching, in the order they were sent, and stores
    * the handler's outcome as the reply. A request that fails validation when read back is refused
-   * (reply `applied: false`) and set aside, never retried and never blocking the ones after it.
+   * (reply `applied: false`) and set aside, never retried and never blocking the ones after it. A
+   * store may refuse as expired a request nobody consumed for a long while (the file store: 60 s), so a
+   * stale request never reaches a later run. The handler is called one request at a time; a handler
+   * that throws is answered `applied: false` with its message.
    */
   watchControl(
     environment: string,

@@ -2,6 +2,7 @@ import {
   ConfigInvalidError,
   type ControlAction,
   type ControlReply,
+  createRedactor,
   RunNotFoundError,
   silentLogger,
   TimeoutError,
@@ -60,7 +61,10 @@ async function send(
       runId: holder.runId,
       action,
       ...(values.full ? { full: true } : {}),
-      ...(values.reason !== undefined ? { reason: values.reason } : {}),
+      // Stored where other processes read it: the environment's secrets never go into it.
+      ...(values.reason !== undefined
+        ? { reason: createRedactor(environment.secrets).string(values.reason) }
+        : {}),
     });
     let reply: ControlReply | undefined = await store.waitForReply(env, request.id, { timeoutMs: ms });
     if (!reply) {
