@@ -53,6 +53,15 @@ describe('promotion windows', () => {
       opensAt: at('2026-10-25T01:30:00Z'),
     });
     expect(windowsAt([nightly], at('2026-10-25T01:40:00Z')).open).toBe(true);
+    // Sunday 03:00 on the spring-forward night comes right after 01:59 CET: 01:00 UTC.
+    const sunday: WindowRule = {
+      action: 'allow',
+      cron: '0 3 * * SUN',
+      durationMs: hours(1),
+      timeZone: 'Europe/Berlin',
+    };
+    expect(windowsAt([sunday], at('2026-03-28T12:00:00Z')).opensAt).toEqual(at('2026-03-29T01:00:00Z'));
+    expect(windowsAt([sunday], at('2026-10-24T12:00:00Z')).opensAt).toEqual(at('2026-10-25T02:00:00Z'));
   });
 
   it('an RRULE window follows local time across a daylight-saving change like the same cron', () => {

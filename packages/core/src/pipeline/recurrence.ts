@@ -21,9 +21,31 @@ export interface LocalTime {
   daysInMonth: number;
 }
 
-/** A compiled recurrence: whether a local minute starts an occurrence. */
+/** A compiled recurrence: the local minutes and hours it starts at, on the days it allows. */
 export interface Matcher {
-  matches(t: LocalTime, utcMs: number): boolean;
+  minutes: ReadonlySet<number>;
+  /** Absent: every hour. */
+  hours?: ReadonlySet<number> | undefined;
+  dayOk(t: LocalTime): boolean;
+  /** No occurrence after this UTC instant. */
+  until?: number | undefined;
+}
+
+const matches = (m: Matcher, t: LocalTime) =>
+  m.minutes.has(t.minute) && (!m.hours || m.hours.has(t.hour)) && m.dayOk(t);
+
+/**
+ * How many minutes from local time `t` can be passed over without missing a start: the rest of a day
+ * that is not allowed (less an hour, so a daylight-saving change cannot carry the jump past the next
+ * midnight), the rest of an hour that is not, or the minutes up to the next allowed one. 0: test `t`.
+ */
+function skip(m: Matcher, t: LocalTime): number {
+  if (!m.dayOk(t)) return Math.max(1, 24 * 60 - (t.hour * 60 + t.minute) - 60);
+  if (m.hours && !m.hours.has(t.hour)) return 60 - t.minute;
+  if (m.minutes.has(t.minute)) return 0;
+  let k = 1;
+  while (t.minute + k < 60 && !m.minutes.has(t.minute + k)) k++;
+  return k;
 }
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
@@ -109,12 +131,19 @@ const CHUNK = 15 * MINUTE;
 /** Every instant in [fromMs, toMs) at which `matcher` starts an occurrence, in the zone's local time. */
 export function occurrences(matcher: Matcher, timeZone: string, fromMs: number, toMs: number): number[] {
   const out: number[] = [];
-  let t = Math.ceil(fromMs / MINUTE) * MINUTE;
-  while (t < toMs) {
+  const end = matcher.until === undefined ? toMs : Math.min(toMs, matcher.until + 1);
+  let chunk = Number.NaN;
+  let offset = 0;
+  for (let t = Math.ceil(fromMs / MINUTE) * MINUTE; t < end; ) {
     // Zones change offset on quarter-hour boundaries, so one offset serves a whole UTC quarter hour.
-    const chunkEnd = Math.min(toMs, (Math.floor(t / CHUNK) + 1) * CHUNK);
-    const offset = offsetMs(timeZone, t);
-    for (; t < chunkEnd; t += MINUTE) if (matcher.matches(fields(t + offset), t)) out.push(t);
+    if (Math.floor(t / CHUNK) !== chunk) {
+      chunk = Math.floor(t / CHUNK);
+      offset = offsetMs(timeZone, t);
+    }
+    const local = fields(t + offset);
+    const k = skip(matcher, local);
+    if (k === 0 && matches(matcher, local)) out.push(t);
+    t += Math.max(1, k) * MINUTE;
   }
   return out;
 }
@@ -167,8 +196,10 @@ export function parseCron(expression: string): Matcher {
   const dow = cronField(parts[4]!, 0, 7, dayNames, 0, 'day-of-week');
   if (dow.values.has(7)) dow.values.add(0);
   return {
-    matches(t) {
-      if (!minute.has(t.minute) || !hour.has(t.hour) || !month.has(t.month)) return false;
+    minutes: minute,
+    hours: hour,
+    dayOk(t) {
+      if (!month.has(t.month)) return false;
       const d = dom.values.has(t.day);
       const w = dow.values.has(t.weekday);
       if (dom.star || dow.star) return d && w;
@@ -277,9 +308,10 @@ export function parseRRule(rule: string): Matcher {
   if (freq === 'YEARLY' && !months)
     throw new ConfigInvalidError(`RRULE "${rule}": FREQ=YEARLY needs BYMONTH`);
   return {
-    matches(t, utcMs) {
-      if (until !== undefined && utcMs > until) return false;
-      if (!minute.has(t.minute) || (hour && !hour.has(t.hour))) return false;
+    minutes: minute,
+    hours: hour,
+    until,
+    dayOk(t) {
       if (months && !months.has(t.month)) return false;
       if (monthDays && !monthDays.has(t.day) && !monthDays.has(t.day - t.daysInMonth - 1)) return false;
       if (days) {
