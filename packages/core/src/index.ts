@@ -94,6 +94,7 @@ export type {
   ApprovalRule,
   Pipeline,
   PipelineEvent,
+  PipelineEventOf,
   PipelineEventType,
   PipelineOptions,
   PipelinePlan,

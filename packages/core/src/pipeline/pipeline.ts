@@ -10,7 +10,7 @@ import { approvePipeline } from './approve.js';
 import { latestRun, pipelineHeader, pipelinePlan, pipelineStatus } from './inspect.js';
 import { drive, ownerOf } from './run.js';
 import { checkApproval, replay, type Stage } from './state.js';
-import type { Pipeline, PipelineEvent, PipelineEventType, PipelineOptions, PipelineResult } from './types.js';
+import type { Pipeline, PipelineEvent, PipelineOptions, PipelineResult } from './types.js';
 import { compileWindows } from './windows.js';
 
 const isEngine = (e: unknown): e is ReleaseEngine =>
@@ -304,12 +304,14 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       // Windows never block an emergency rollback; the engine checks its confirmation.
       return stage.engine.rollback(opts);
     },
-    on(type: PipelineEventType | '*', listener: (e: PipelineEvent) => void) {
+    on(type, listener) {
       const set = listeners.get(type) ?? new Set();
       listeners.set(type, set);
-      set.add(listener);
-      return () => set.delete(listener);
+      const l = listener as (e: PipelineEvent) => void;
+      set.add(l);
+      return () => set.delete(l);
     },
+
     async close() {
       await Promise.allSettled([...deliveries]);
       for (const e of owned) await e.close();

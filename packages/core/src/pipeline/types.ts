@@ -196,6 +196,11 @@ export type PipelineEvent = { pipeline: string; runId: string; time: string } & 
 /** The event type names of a pipeline. */
 export type PipelineEventType = PipelineEvent['type'];
 
+/** The pipeline event of a given type (every event for `'*'`). */
+export type PipelineEventOf<T extends PipelineEventType | '*'> = T extends '*'
+  ? PipelineEvent
+  : Extract<PipelineEvent, { type: T }>;
+
 /** An ordered promotion of one version through environments. */
 export interface Pipeline {
   readonly name: string;
@@ -226,7 +231,7 @@ export interface Pipeline {
   /** The emergency rollback of one stage: never blocked by a window, only by its confirmation. */
   rollback(stage: string, options: RollbackOptions): Promise<RunResult>;
   /** Listens to one event type, or `'*'`. Returns the function that stops listening. */
-  on(type: PipelineEventType | '*', listener: (event: PipelineEvent) => void): () => void;
+  on<T extends PipelineEventType | '*'>(type: T, listener: (event: PipelineEventOf<T>) => void): () => void;
   /** Closes the stage engines it created and the notifiers. */
   close(): Promise<void>;
 }
