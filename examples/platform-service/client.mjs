@@ -8,6 +8,9 @@
 // Round 2: staging v2 (good) and production v3 (answers half its searches with 500) at once: staging
 // serves v2, production's canary fails its analysis and production is rolled back to v1. A second
 // release of staging while its run is going is refused with 409.
+// Round 3, through the pipeline staging -> production: v3 stops at staging (rolled back) and never
+// reaches production; v4 passes staging, waits for its soak and an approval (alice; a second one of
+// hers is refused), then production's canary takes it. One HTML page shows the whole pipeline.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -176,6 +179,66 @@ try {
   );
   const unknown = await api(base, 'POST', '/environments/qa/releases', { version: 'v1' });
   check(unknown.status === 404, `an unknown environment is 404 (${unknown.status})`);
+
+  // Round 3: the pipeline.
+  const finished = (version) =>
+    stream.until(
+      (e) => e.type === 'pipeline.finished' && e.version === version,
+      `pipeline ${version}`,
+      120_000,
+    );
+  const bad = await api(base, 'POST', '/pipelines/main/promotions', { version: 'v3' });
+  check(bad.status === 202, `POST pipeline v3 -> ${bad.status}`);
+  const v3 = await finished('v3');
+  check(
+    v3.status === 'rolled-back' && v3.reached === undefined,
+    `pipeline v3 stopped at staging (${v3.status})`,
+  );
+  const good = await api(base, 'POST', '/pipelines/main/promotions', { version: 'v4' });
+  check(good.status === 202, `POST pipeline v4 -> ${good.status}`);
+  await stream.until(
+    (e) =>
+      e.type === 'pipeline.waiting' &&
+      e.stage === 'production' &&
+      e.waitingFor.some((w) => w.gate === 'approval'),
+    'production waiting for approval',
+  );
+  const waiting = await api(base, 'GET', '/pipelines/main');
+  const prod = waiting.body.stages.find((s) => s.stage === 'production');
+  check(
+    prod.state === 'waiting' && prod.serving === 'v1',
+    `production waits (${prod.waitingFor.map((w) => w.detail).join('; ')}) and serves ${prod.serving}`,
+  );
+  const alice = await api(base, 'POST', '/pipelines/main/approvals', {
+    stage: 'production',
+    version: 'v4',
+    by: 'alice',
+  });
+  check(alice.status === 200, `alice approves production@v4 (${alice.body.message})`);
+  const again = await api(base, 'POST', '/pipelines/main/approvals', {
+    stage: 'production',
+    version: 'v4',
+    by: 'alice',
+  });
+  check(again.status === 409, `alice cannot approve twice (${again.body.message})`);
+  const v4 = await finished('v4');
+  check(
+    v4.status === 'succeeded' && v4.reached === 'production',
+    `pipeline v4 reached production (${v4.status})`,
+  );
+  const after = await api(base, 'GET', '/environments');
+  const servingNow = Object.fromEntries(after.body.map((e) => [e.environment, e.serving]));
+  check(
+    servingNow.staging === 'v4' && servingNow.production === 'v4',
+    `serving ${JSON.stringify(servingNow)}`,
+  );
+  const page = await api(base, 'GET', '/reports/pipeline-main.html');
+  check(
+    page.status === 200 &&
+      page.body.includes('<h2>production') &&
+      page.body.includes('alice approved production'),
+    `pipeline report (${page.status}, ${page.body.length} bytes)`,
+  );
 } catch (err) {
   check(false, err.message);
 } finally {

@@ -14,6 +14,10 @@
 //   POST /environments/:env/releases          {"version","reason"?} -> 202 {runId}; 409 while one runs
 //   GET  /events[?environment=e]              text/event-stream: every engine event, and report.written
 //   GET  /reports/:runId.html | .md           the run's release report
+//   POST /pipelines/main/promotions           {"version"} -> 202: staging, then production after soak and approval
+//   GET  /pipelines/main                      pipeline.status(): per stage, serving, waiting for what until when
+//   POST /pipelines/main/approvals            {"stage","version","by"} -> 200 applied, 409 refused, 404 nobody waiting
+//   GET  /reports/pipeline-main.html          one page for the whole pipeline
 // SIGTERM/SIGINT: stop accepting, abort running releases (they are undone), stop every replica, exit 0.
 import { EventEmitter } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -22,8 +26,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { recordRun, writeReport } from '@codegraph/release-cli';
+import { pipelineReportInput, recordRun, renderPipelineReport, writeReport } from '@codegraph/release-cli';
 import {
+  createPipeline,
   createReleaseEngine,
   fileStore,
   httpValidation,
@@ -38,6 +43,8 @@ const { values: args } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     // Faults per version of the sample service, e.g. '{"v3":{"FAULT_ERROR_RATE":"0.5"}}'.
     faults: { type: 'string', default: '{}' },
+    // How long a version must serve staging before the pipeline takes it to production.
+    'soak-ms': { type: 'string', default: '2000' },
   },
 });
 const faults = JSON.parse(args.faults);
@@ -88,6 +95,46 @@ const environments = new Map(
     ),
   ].map((e) => [e.name, e]),
 );
+
+// staging -> production as one pipeline: production needs the version to have served staging for the
+// soak, and one approval of alice or bob. Its journal, lease and approvals live in their own store.
+const pipelineStore = fileStore({ dir: join(work, 'pipeline-store') });
+const pipeline = createPipeline({
+  name: 'main',
+  store: pipelineStore,
+  checkEveryMs: 200,
+  stages: [
+    { name: 'staging', engine: environments.get('staging').engine },
+    {
+      name: 'production',
+      engine: environments.get('production').engine,
+      soakMs: Number(args['soak-ms']),
+      approval: { required: 1, approvers: ['alice', 'bob'], expiresAfterMs: 3_600_000 },
+    },
+  ],
+});
+let promotion;
+pipeline.on('*', (event) => {
+  // The pipeline has let go of its lease when it says it finished: the next promotion may start.
+  if (event.type === 'pipeline.finished') promotion = undefined;
+  if (event.type !== 'pipeline.stage.event')
+    serviceEvents.emit('event', { ...event, environment: pipeline.environment });
+});
+
+function startPromotion(body) {
+  if (promotion) throw new HttpError(409, `the pipeline is promoting ${promotion.version}`);
+  if (shuttingDown) throw new HttpError(503, 'the service is shutting down');
+  const controller = new AbortController();
+  const done = pipeline
+    .promote(body.version, { signal: controller.signal })
+    .then((result) => ({ status: result.status, reached: result.reached ?? null }))
+    .catch((err) => ({ status: 'error', error: { code: err.code, message: err.message } }))
+    .finally(() => {
+      if (promotion?.done === done) promotion = undefined;
+    });
+  promotion = { version: body.version, controller, done };
+  return promotion;
+}
 
 class HttpError extends Error {
   constructor(status, message, code) {
@@ -259,6 +306,33 @@ async function handle(req, res) {
       events: `/events?environment=${env.name}`,
     });
   }
+  if (url.pathname === '/pipelines/main' && req.method === 'GET') {
+    return send(res, 200, await pipeline.status());
+  }
+  if (url.pathname === '/pipelines/main/promotions' && req.method === 'POST') {
+    const body = await readJson(req);
+    if (typeof body.version !== 'string') throw new HttpError(400, 'version (a string) is required');
+    startPromotion(body);
+    return send(res, 202, { pipeline: 'main', version: body.version, status: '/pipelines/main' });
+  }
+  if (url.pathname === '/pipelines/main/approvals' && req.method === 'POST') {
+    const body = await readJson(req);
+    for (const k of ['stage', 'version', 'by']) {
+      if (typeof body[k] !== 'string') throw new HttpError(400, `${k} (a string) is required`);
+    }
+    const answer = await pipeline.approve({
+      stage: body.stage,
+      version: body.version,
+      by: body.by,
+      timeoutMs: 10_000,
+    });
+    if (!answer) throw new HttpError(404, 'no pipeline run is waiting for approvals');
+    return send(res, answer.applied ? 200 : 409, answer);
+  }
+  if (url.pathname === '/reports/pipeline-main.html' && req.method === 'GET') {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    return res.end(renderPipelineReport(await pipelineReportInput(pipeline, pipelineStore)));
+  }
   const report = /^\/reports\/([A-Za-z0-9._-]+)\.(html|md)$/.exec(url.pathname);
   if (report && req.method === 'GET') {
     for (const env of environments.values()) {
@@ -289,8 +363,11 @@ async function shutdown(signal) {
   shuttingDown = true;
   process.stdout.write(`${JSON.stringify({ event: 'stopping', signal })}\n`);
   server.close();
+  promotion?.controller.abort(new Error(`platform service got ${signal}`));
   for (const env of environments.values()) env.engine.abort(undefined, `platform service got ${signal}`);
   await Promise.all([...environments.values()].map((env) => env.running?.done));
+  await promotion?.done;
+  await pipeline.close();
   for (const client of sseClients) {
     client.controller.abort();
     client.res.end();

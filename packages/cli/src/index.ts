@@ -11,4 +11,11 @@ export {
   type ReleaseConfig,
 } from './config/define.js';
 export { configFileNames, type LoadedConfig, loadConfig } from './config/load.js';
+export type { PipelineConfig, PipelineStageConfig } from './config/pipeline.js';
 export * from './report/index.js';
+export {
+  type PipelineReportInput,
+  pipelineReportInput,
+  renderPipelineReport,
+  writePipelineReport,
+} from './report/pipeline.js';

@@ -102,6 +102,27 @@ export {
   type TracingOptions,
   traceEvents,
 } from './observability/tracing.js';
+// Pipelines: ordered promotion across environments (soak, windows, approvals, extra gates)
+export { type ApproveOptions, approvePipeline } from './pipeline/approve.js';
+export { createPipeline } from './pipeline/pipeline.js';
+export type {
+  ApprovalRecord,
+  ApprovalRule,
+  Pipeline,
+  PipelineEvent,
+  PipelineEventOf,
+  PipelineEventType,
+  PipelineOptions,
+  PipelinePlan,
+  PipelineResult,
+  PipelineStatus,
+  StageOptions,
+  StagePlan,
+  StageStatus,
+  StageVerify,
+  WaitReason,
+} from './pipeline/types.js';
+export { type WindowRule, type WindowState, windowsAt } from './pipeline/windows.js';
 // One set of rules for names, versions, weights and replicas (also in `/kit` for plugin authors)
 export {
   checkIdentifier,

@@ -33,6 +33,9 @@ Commands:
   history                      finished runs of the environment
   backup create|list|verify|restore|prune
                                the environment's backups
+  promote-pipeline <version>   promote through the configured pipeline's stages (soak, windows, approvals)
+  pipeline status|plan|approve|resume|report
+                               where a pipeline stands, its plan, approve a stage, continue it, its HTML page
 
 ${common}
 
@@ -42,6 +45,27 @@ Errors are one line on stderr: "codegraph-release: CG_CODE: what happened and wh
 See docs/operations.md for every code.`;
 
 export const commandHelp: Record<string, string> = {
+  'promote-pipeline': `Usage: codegraph-release promote-pipeline <version> [-p <pipeline>] [--reason <text>] [--report <file>]
+
+Promotes <version> through the stages of a pipeline of release.config.ts (\`pipelines\`), in order.
+Before each stage it waits for the soak in the previous stage, a promotion window, and approvals;
+it stops at the first stage that does not succeed (that stage's engine has rolled it back).
+A killed or interrupted process is continued by running the same command again (or pipeline resume).
+Writes the pipeline's HTML page (default <stateDir>/reports/pipeline-<runId>.html).
+Exit 0 when the version reached the last stage, 1 when a stage was rolled back, 5 when it failed.
+
+${common}`,
+  pipeline: `Usage: codegraph-release pipeline <status|plan <version>|approve <stage> <version>|resume|report> [-p <pipeline>]
+
+  status                     per stage: the version serving, what the next promotion waits for, until when
+  plan <version>             when each stage could start at the earliest, and each stage's exposure
+  approve <stage> <version>  approve a stage for the running pipeline (from any host that sees its store);
+                             --by <identity> (default $CODEGRAPH_RELEASE_APPROVER, else the user name),
+                             --timeout-ms <n> (default 30000). Exit 0 approved, 1 refused, 4 nobody answered
+  resume                     continue the pipeline's interrupted run
+  report [--out <file>]      write the pipeline's HTML page
+
+${common}`,
   validate: `Usage: codegraph-release validate [options]
 
 Runs the deployment validation suite once and prints each check. Exit 0 when every check

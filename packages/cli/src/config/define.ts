@@ -5,6 +5,7 @@ import {
   type Strategy,
   type ValidationOptions,
 } from '@codegraph/release-core';
+import { checkPipelines, type PipelineConfig } from './pipeline.js';
 
 /**
  * One environment's engine options, as a config file gives them: everything
@@ -125,6 +126,8 @@ export interface ReleaseConfig {
   defaultEnvironment?: string;
   /** The environments, by name (letters, digits, `.`, `_`, `-`). */
   environments: Record<string, EnvironmentConfig | EnvironmentFactory>;
+  /** Promotion pipelines over the environments (`promote-pipeline`, `pipeline status|approve|plan`). @default {} */
+  pipelines?: Record<string, PipelineConfig>;
 }
 
 /**
@@ -186,6 +189,7 @@ export function checkConfig(config: unknown): asserts config is ReleaseConfig {
     if (typeof value !== 'function' && (typeof value !== 'object' || value === null))
       fail(`environments.${name} must be an object or a function returning one`);
   }
+  checkPipelines(c.pipelines, envs as object);
   if (c.defaultEnvironment !== undefined && !Object.hasOwn(envs as object, c.defaultEnvironment))
     fail(
       `defaultEnvironment ${JSON.stringify(c.defaultEnvironment)} is not one of ${Object.keys(envs as object).join(', ')}`,

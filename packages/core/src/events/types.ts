@@ -4,7 +4,7 @@ import type { Action, ActionOutcome } from '../strategies/types.js';
 import type { Weights } from '../target/types.js';
 
 /** What a run does. */
-export type RunKind = 'release' | 'rollback' | 'recovery';
+export type RunKind = 'release' | 'rollback' | 'recovery' | 'pipeline';
 
 /** The engine's phases, in the order a release runs them. */
 export type Phase =
