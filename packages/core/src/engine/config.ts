@@ -6,6 +6,7 @@ import { ConfigInvalidError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkCatalog, type MigrationStep } from '../migrations/steps.js';
 import type { Notifier } from '../notify/types.js';
+import { checkIdentifier, checkReplicas, checkVersion } from '../rules.js';
 import type { Store } from '../store/types.js';
 import type { Strategy } from '../strategies/types.js';
 import type { Target } from '../target/types.js';
@@ -28,7 +29,7 @@ export interface DatabaseRollbackContext {
 
 /** Options of {@link createReleaseEngine}. */
 export interface ReleaseEngineOptions {
-  /** The environment this engine releases, e.g. `production`. Letters, digits, `.`, `_`, `-`. */
+  /** The environment this engine releases, e.g. `production`. 1-128 letters, digits, `.`, `_`, `-` (see `rules`). */
   environment: string;
   target: Target;
   strategy: Strategy;
@@ -44,7 +45,7 @@ export interface ReleaseEngineOptions {
   notifiers?: Notifier[];
   /** Delivery timeouts and retries of notifiers. @default { timeoutMs: 10_000 } */
   delivery?: DeliveryOptions;
-  /** Replicas at full size. @default the serving pool's size, or 2 on a first release */
+  /** Replicas at full size, 1 to `rules.replicasMax` (64). @default the serving pool's size, or 2 on a first release */
   replicas?: number;
   /** prom-client registry, or `false` for no metrics. @default prom-client's global registry */
   metrics?: { registry?: Registry; prefix?: string } | false;
@@ -78,17 +79,8 @@ export interface ReleaseEngineOptions {
   manifestDir?: string;
 }
 
-const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-/** Checks a version string; the same rule as pool and run names, plus `+` for build metadata. */
-export function checkVersion(version: unknown, what = 'version'): string {
-  if (typeof version !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/.test(version)) {
-    throw new ConfigInvalidError(
-      `${what} ${JSON.stringify(version)} is not valid: use 1-128 letters, digits, '.', '_', '+' or '-', e.g. "v1.2.3"`,
-    );
-  }
-  return version;
-}
+// The engine's checks are core's shared rules (`rules.ts`), the same ones the targets apply.
+export { checkVersion };
 
 function need(cond: unknown, message: string): asserts cond {
   if (!cond) throw new ConfigInvalidError(message);
@@ -99,10 +91,7 @@ const isFn = (v: unknown) => typeof v === 'function';
 /** Validates engine options before anything runs: every problem is a `CG_CONFIG_INVALID` error. */
 export function validateOptions(o: ReleaseEngineOptions): void {
   need(o && typeof o === 'object', 'createReleaseEngine needs an options object');
-  need(
-    typeof o.environment === 'string' && namePattern.test(o.environment),
-    `environment ${JSON.stringify(o.environment)} is not valid: use letters, digits, '.', '_' or '-', e.g. "production"`,
-  );
+  checkIdentifier(o.environment, 'environment');
   const t = o.target;
   need(t && typeof t.name === 'string', 'target is required: pass localTarget(...) or another Target');
   need(
@@ -147,11 +136,7 @@ export function validateOptions(o: ReleaseEngineOptions): void {
       `backup ${b.name} must implement create, list, verify and restore`,
     );
   }
-  if (o.replicas !== undefined)
-    need(
-      Number.isInteger(o.replicas) && o.replicas >= 1 && o.replicas <= 1000,
-      `replicas must be an integer from 1 to 1000, got ${o.replicas}`,
-    );
+  if (o.replicas !== undefined) checkReplicas(o.replicas, 'replicas');
   for (const v of o.knownVersions ?? []) checkVersion(v, 'knownVersions entry');
   for (const s2 of o.secrets ?? []) need(typeof s2 === 'string', 'secrets must be strings');
   if (o.databaseRollback !== undefined) need(isFn(o.databaseRollback), 'databaseRollback must be a function');

@@ -12,6 +12,7 @@ import {
 } from '../errors.js';
 import type { IncidentReport, Phase, ReleaseEvent, RunStatus } from '../events/types.js';
 import type { Logger } from '../logger.js';
+import { checkAction } from '../rules.js';
 import type { HistoryEntry } from '../store/types.js';
 import { servingPool } from '../strategies/restore.js';
 import type { ActionOutcome, ActionPlan } from '../strategies/types.js';
@@ -100,7 +101,7 @@ export class RunScope {
           ? signal.reason
           : new AbortedError(`${phase} was cancelled: ${message(signal.reason)}`, { cause: signal.reason });
       }
-      const action = next.value;
+      const action = checkAction(next.value, { plugin: this.d.options.strategy.name });
       const key = `${keyPrefix}/${index}`;
       const recorded = this.d.journal.startedWith(key);
       if (

@@ -2,11 +2,14 @@
 // use these instead of copies.
 
 export {
+  checkAction,
   checkIdentifier,
   checkPoolName,
   checkReplicas,
+  checkText,
   checkVersion,
   checkWeights,
+  hasControl,
   type RuleContext,
   rules,
 } from '../rules.js';

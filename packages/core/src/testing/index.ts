@@ -2,5 +2,6 @@
 // Each suite lives in its own file and is re-exported here.
 
 export * from './backup.js';
+export * from './model-target.js';
 export * from './notifier.js';
 export * from './target.js';
