@@ -61,7 +61,10 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
   validateOptions(options);
   const { environment, target, strategy, store } = options;
   const logger = options.logger ?? silentLogger;
-  const redactor = createRedactor(options.secrets ?? []);
+  const redactor = createRedactor([
+    ...(options.secrets ?? []),
+    ...(options.notifiers ?? []).flatMap((n) => n.secrets ?? []),
+  ]);
   const metrics = options.metrics === false ? undefined : createReleaseMetrics(options.metrics ?? {});
   const hub = new EventHub((err) => logger.warn('an event listener threw', { error: String(err) }));
   // Runs of this engine still executing (releases and resumes), so an emergency rollback can supersede them.
