@@ -19,3 +19,4 @@ export { type DeadlineOptions, withDeadline } from './deadline.js';
 export { type AtomicWriteOptions, fsyncDir, writeFileAtomic } from './fs.js';
 export { createMutex, type Mutex } from './mutex.js';
 export { currentProcess, isProcessAlive, type ProcessIdentity, processStartTime } from './process.js';
+export { escapeMarkdown, escapePromQLString, type MarkdownEscapeOptions } from './text.js';
