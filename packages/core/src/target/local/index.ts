@@ -1,5 +1,6 @@
 import type { OperationContext } from '../../context.js';
 import { ConfigInvalidError, TargetOperationError, throwIfAborted } from '../../errors.js';
+import { createMutex } from '../../kit/mutex.js';
 import { checkWeights } from '../../rules.js';
 import type { PoolState, PoolTraffic, ProvisionRequest, Target, TargetState, Weights } from '../types.js';
 import { checkPool, checkProvision, type LocalTargetOptions, resolveOptions } from './options.js';
@@ -87,12 +88,8 @@ export function localTarget(options: LocalTargetOptions): LocalTarget {
   const proxyOpts = { host, proxyPort: opts.proxyPort, timeoutMs: Math.max(opts.readyTimeoutMs, 15_000) };
 
   // One operation at a time per instance: each reads, changes and writes the whole state.
-  let queue: Promise<unknown> = Promise.resolve();
-  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = queue.then(fn, fn);
-    queue = run.catch(() => {});
-    return run;
-  };
+  const mutex = createMutex();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => mutex.run(fn);
 
   const ready = async (r: ReplicaRecord, signal?: AbortSignal) =>
     isAlive(r) && (await control.healthy(`${url(r)}${opts.healthPath}`, signal, probeTimeoutMs));
