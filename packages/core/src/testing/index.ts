@@ -4,4 +4,5 @@
 export * from './backup.js';
 export * from './model-target.js';
 export * from './notifier.js';
+export * from './strategy.js';
 export * from './target.js';
