@@ -6,3 +6,4 @@ export * from './model-target.js';
 export * from './notifier.js';
 export * from './strategy.js';
 export * from './target.js';
+export * from './verifier.js';
