@@ -3,7 +3,10 @@ import { readFileSync } from 'node:fs';
 
 /**
  * The ```ts code blocks of a Markdown file, with their line numbers and, when the first line is
- * `// file: <name>`, that file name.
+ * `// file: <name>`, that file name. A fragment that uses names from the text around it declares them
+ * in an HTML comment on the line before its fence, which readers do not see:
+ * `<!-- check-docs: declare const engine: import('@codegraph/release-core').ReleaseEngine; -->`.
+ * The preamble is put on the block's first line, so compiler positions still map to doc lines.
  * @param {string} file
  * @returns {{ code: string, line: number, name: string | undefined }[]}
  */
@@ -22,7 +25,10 @@ export function tsBlocks(file) {
       .map((l) => l.slice(Math.min(indent, l.length - l.trimStart().length)))
       .join('\n');
     const name = /^\/\/ file: (\S+)\s*$/.exec(code.split('\n')[0] ?? '')?.[1];
-    blocks.push({ code: `${code}\n`, line: start + 1, name });
+    const preamble = /^\s*<!-- check-docs: (.*) -->\s*$/.exec(lines[i - 1] ?? '')?.[1];
+    // The preamble and the first line share a line (preamble first), so line numbers stay the same.
+    const withPreamble = preamble ? `${preamble} ${code}` : code;
+    blocks.push({ code: `${withPreamble}\n`, line: start + 1, name });
     i = end;
   }
   return blocks;

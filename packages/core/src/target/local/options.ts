@@ -41,8 +41,11 @@ export interface ReplicaCommand {
   command: string;
   /** @default [] */
   args?: string[];
-  /** Added to this process's environment (values are redacted from error messages). @default {} */
-  env?: Record<string, string>;
+  /**
+   * Added to this process's environment (values are redacted from error messages); `undefined` values
+   * are left out, so `{ API_KEY: process.env.API_KEY }` works. @default {}
+   */
+  env?: Record<string, string | undefined>;
   /** @default the engine's working directory */
   cwd?: string;
 }
@@ -132,7 +135,7 @@ export function resolveOptions(options: LocalTargetOptions): ResolvedOptions {
 export function checkCommand(
   spec: unknown,
   pool: string,
-): Required<Omit<ReplicaCommand, 'cwd'>> & { cwd?: string } {
+): Required<Omit<ReplicaCommand, 'cwd' | 'env'>> & { env: Record<string, string>; cwd?: string } {
   const where = `command() for pool ${pool}`;
   if (typeof spec !== 'object' || spec === null) fail(`${where} must return { command, args?, env?, cwd? }`);
   const s = spec as Record<string, unknown>;
@@ -140,10 +143,15 @@ export function checkCommand(
   const args = s.args ?? [];
   if (!Array.isArray(args) || !args.every((a) => typeof a === 'string'))
     fail(`${where}: args must be strings`);
-  const env = s.env ?? {};
-  if (typeof env !== 'object' || env === null || !Object.values(env).every((v) => typeof v === 'string')) {
+  const given = s.env ?? {};
+  if (
+    typeof given !== 'object' ||
+    given === null ||
+    !Object.values(given).every((v) => typeof v === 'string' || v === undefined)
+  ) {
     fail(`${where}: env values must be strings`);
   }
+  const env = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   if (s.cwd !== undefined && typeof s.cwd !== 'string') fail(`${where}: cwd must be a string`);
   return {
     command: s.command,
