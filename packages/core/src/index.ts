@@ -73,8 +73,8 @@ export type {
 } from './engine/types.js';
 export * from './errors.js';
 export type * from './events/types.js';
-export type { ConsoleLoggerOptions, LogFields, Logger } from './logger.js';
-export { consoleLogger, silentLogger } from './logger.js';
+export type { ConsoleLoggerOptions, FieldsFirstLogger, LogFields, Logger, LoggerInput } from './logger.js';
+export { childLogger, consoleLogger, fieldsFirst, silentLogger, toLogger } from './logger.js';
 export {
   type BackfillOptions,
   backfill,

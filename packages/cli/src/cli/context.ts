@@ -6,6 +6,7 @@ import {
   type Logger,
   type ReleaseEngine,
   silentLogger,
+  toLogger,
 } from '@codegraph/release-core';
 import { checkIdentifier, checkText, checkVersion } from '@codegraph/release-core/kit';
 import { type ResolvedEnvironment, resolveEnvironment } from '../config/environment.js';
@@ -102,12 +103,7 @@ export function versionArg(what: string, value: string | undefined): string {
 /** A logger that writes redacted lines to stderr when `--verbose`, else nothing. */
 export function cliLogger(out: Output, verbose: boolean | undefined): Logger {
   if (!verbose) return silentLogger;
-  const inner = consoleLogger({ level: 'debug', stream: process.stderr });
-  const wrap =
-    (level: keyof Logger) =>
-    (message: string, fields?: Record<string, unknown>): void =>
-      inner[level](out.redactor.string(message), fields && out.redactor.value(fields));
-  return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
+  return toLogger(consoleLogger({ level: 'debug', stream: process.stderr }), out.redactor);
 }
 
 /** An environment's engine, built from the config, and how to let go of it. */

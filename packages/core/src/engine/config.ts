@@ -3,7 +3,7 @@ import type { GateOptions, Verifier } from '../analysis/types.js';
 import { type ArtifactOptions, checkArtifactOptions } from '../artifacts/install.js';
 import type { BackupProvider } from '../backup/types.js';
 import { ConfigInvalidError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { Logger, LoggerInput } from '../logger.js';
 import { checkCatalog, type MigrationStep } from '../migrations/steps.js';
 import type { Notifier } from '../notify/types.js';
 import { checkIdentifier, checkReplicas, checkVersion } from '../rules.js';
@@ -49,8 +49,11 @@ export interface ReleaseEngineOptions {
   replicas?: number;
   /** prom-client registry, or `false` for no metrics. @default prom-client's global registry */
   metrics?: { registry?: Registry; prefix?: string } | false;
-  /** @default a silent logger */
-  logger?: Logger;
+  /**
+   * Where the engine and plugins log: a message-first logger (console, winston, `consoleLogger`) or a
+   * fields-first one (pino, bunyan); every line is redacted first. @default a silent logger
+   */
+  logger?: LoggerInput;
   /** Retries of retryable target calls. @default { retries: 2, minTimeoutMs: 200, maxTimeoutMs: 2000 } */
   retry?: RetryOptions;
   /** Values to redact from logs, events, errors and the journal (API keys, tokens, webhook URLs). @default [] */

@@ -9,7 +9,7 @@ import {
   VersionUnknownError,
 } from '../errors.js';
 import type { ReleaseEvent, RunKind } from '../events/types.js';
-import { silentLogger } from '../logger.js';
+import { silentLogger, toLogger } from '../logger.js';
 import { isStepsRecord } from '../migrations/steps.js';
 import type { HistoryEntry, RunHeader } from '../store/types.js';
 import { servingPool } from '../strategies/restore.js';
@@ -60,11 +60,12 @@ export function knownGoodVersions(history: readonly HistoryEntry[]): Set<string>
 export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngine {
   validateOptions(options);
   const { environment, target, strategy, store } = options;
-  const logger = options.logger ?? silentLogger;
   const redactor = createRedactor([
     ...(options.secrets ?? []),
     ...(options.notifiers ?? []).flatMap((n) => n.secrets ?? []),
   ]);
+  // pino, winston or console: adapted to one call shape, every line redacted.
+  const logger = toLogger(options.logger, redactor);
   const metrics = options.metrics === false ? undefined : createReleaseMetrics(options.metrics ?? {});
   const hub = new EventHub((err) => logger.warn('an event listener threw', { error: String(err) }));
   // Runs of this engine still executing (releases and resumes), so an emergency rollback can supersede them.
