@@ -20,7 +20,6 @@ export {
 export {
   type ArtifactPublicKey,
   type ArtifactSource,
-  parseSha256Sums,
   sha256File,
   type VerifiedArtifact,
   type VerifyArtifactOptions,
@@ -51,13 +50,12 @@ export {
 // Engine
 export { describeAction, formatWeights } from './engine/actions.js';
 export type { DatabaseRollbackContext, ReleaseEngineOptions } from './engine/config.js';
-export { createReleaseEngine, knownGoodVersions, migrationsSince } from './engine/engine.js';
+export { createReleaseEngine } from './engine/engine.js';
 export type { EventListener, EventStreamOptions } from './engine/events.js';
 export type { DeliveryOptions } from './engine/fanout.js';
 export { buildManifest, type ReleaseManifest } from './engine/manifest.js';
 export type { MetricsOptions, ReleaseMetrics } from './engine/metrics.js';
 export {
-  pickBackup,
   type RecoverOptions,
   type RecoveryContext,
   type RecoveryOptions,
