@@ -123,6 +123,8 @@ describe('one set of rules for the engine and every target', () => {
       metrics: false,
     });
     try {
+      // The dry run refuses it too: a plan that passes is a release that passes the rules.
+      await expect(engine.plan({ version: 'v1' })).rejects.toMatchObject({ code: 'CG_CONFIG_INVALID' });
       const result = await engine.release({ version: 'v1' });
       expect(result.status).not.toBe('succeeded');
       expect(JSON.stringify(result.error)).toContain('CG_CONFIG_INVALID');

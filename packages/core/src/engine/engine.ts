@@ -11,6 +11,7 @@ import {
 import type { ReleaseEvent, RunKind } from '../events/types.js';
 import { silentLogger, toLogger } from '../logger.js';
 import { isStepsRecord } from '../migrations/steps.js';
+import { checkAction } from '../rules.js';
 import type { HistoryEntry, RunHeader } from '../store/types.js';
 import { servingPool } from '../strategies/restore.js';
 import type { Action, ActionOutcome } from '../strategies/types.js';
@@ -393,7 +394,8 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
       const gen = strategy.deploy({ version, stable, state, replicas });
       let next = gen.next();
       while (!next.done) {
-        const a = next.value;
+        // A dry run refuses what the real run would refuse: the same rules, before any side effect.
+        const a = checkAction(next.value, { plugin: strategy.name });
         actions.push(a);
         next = gen.next(simulate(a));
       }
