@@ -116,3 +116,10 @@ describe('credentials are redacted by their shape, undeclared', () => {
     );
   });
 });
+
+describe('redaction by shape leaves names alone', () => {
+  it('does not take a dotted check name followed by a colon for a secret', () => {
+    const text = 'PASS auth.api_key: accepted the API key (200)';
+    expect(createRedactor().string(text)).toBe(text);
+  });
+});

@@ -25,10 +25,11 @@ const shapes: Shape[] = [
   { pattern: /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{4,}/g, keep: (scheme) => `${scheme} ${REDACTED}` },
   // Credentials in URLs: `postgres://user:pass@host` keeps the scheme and host.
   { pattern: /\b([a-z][a-z0-9+.-]*:\/\/)[^/\s:@]+:[^/\s@]+@/gi, keep: (scheme) => `${scheme}${REDACTED}@` },
-  // `password=`, `aws_secret_access_key = `, `"token": "..."` in query strings, connection strings, INI and JSON text.
+  // `password=`, `aws_secret_access_key = `, `"token": "..."` in query strings, connection strings, INI and JSON text
+  // (not a dotted name such as the check `auth.api_key: accepted`).
   {
     pattern:
-      /\b((?:aws_)?secret(?:_access)?_key|secret|password|passwd|pwd|token|access_token|refresh_token|api[_-]?key|client_secret|routing_key|private_key|sig|signature)("?\s*[=:]\s*"?)(?!\[REDACTED\])[^\s&"',;}]{3,}/gi,
+      /(?<![\w.-])((?:aws_)?secret(?:_access)?_key|secret|password|passwd|pwd|token|access_token|refresh_token|api[_-]?key|client_secret|routing_key|private_key|sig|signature)("?\s*[=:]\s*"?)(?!\[REDACTED\])[^\s&"',;}]{3,}/gi,
     keep: (key, sep) => `${key}${sep}${REDACTED}`,
   },
   // Slack tokens (bot, user, app, refresh, config).
