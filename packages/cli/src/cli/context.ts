@@ -76,13 +76,14 @@ const flagRules: Record<string, (value: string, what: string) => unknown> = {
 function checkInputs(command: string, values: Record<string, unknown>, given: string[]): void {
   for (const [flag, raw] of Object.entries(values)) {
     for (const value of Array.isArray(raw) ? raw : [raw]) {
-      if (typeof value !== 'string') continue;
+      // An empty value is left to the command, which says what it needs (e.g. `--confirm CONFIRM`).
+      if (typeof value !== 'string' || value === '') continue;
       const what = `${command} --${flag}`;
       checkText(value, what);
       flagRules[flag]?.(value, what);
     }
   }
-  for (const value of given) checkText(value, `${command} argument`);
+  for (const value of given) if (value !== '') checkText(value, `${command} argument`);
 }
 
 /** Exactly `count` positionals (named for the error). */
