@@ -12,6 +12,7 @@ import {
   rolling,
   type Verifier,
 } from '@codegraph/release-core';
+import { Marked } from 'marked';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { LocalHarness, loadGenerator } from '../../core/test/helpers/sample.js';
 import {
@@ -168,7 +169,7 @@ describe('release report of a rolling release whose new version fails and is rol
     expect(md).toMatch(/## Incident report/);
     // The failing verdict with its observed value and threshold.
     expect(md).toMatch(
-      /\| proxy-analysis \| \d+ \| error_rate\[v2\] \| fail \| 0\.\d+ \| [^|]*0\.05[^|]* \|/,
+      /\| proxy-analysis \| \d+ \| error_rate\\\[v2\\\] \| fail \| 0\.\d+ \| [^|]*0\.05[^|]* \|/,
     );
     expect(md).toMatch(/\| deploy \| \d+ \| route v1=\d+% v2=\d+% \|/);
     expect(md).toMatch(/\| undo \| \d+ \| route v1=100% \|/);
@@ -233,7 +234,7 @@ describe('release report contents', () => {
                 verdict: 'pass',
                 observed: secret,
                 threshold: '<b>set</b>',
-                reason: `<script>alert("${secret}")</script>`,
+                reason: `<script>alert("${secret}")</script> [click](https://evil.example) ![p](https://evil.example/p.png) www.evil.example`,
               },
             ],
           }),
@@ -256,6 +257,10 @@ describe('release report contents', () => {
     expect(html).toContain('&lt;b&gt;set&lt;/b&gt;');
     expect(md).not.toContain('<script');
     expect(md).toContain('&lt;script&gt;');
+    // Rendered by a real GFM renderer: the reason's link, image and bare URL stay text.
+    const rendered = new Marked({ gfm: true }).parse(md, { async: false }) as string;
+    expect(rendered).toContain('evil.example');
+    expect(rendered).not.toMatch(/<(a|img|script)\b/);
   });
 
   it('records the run it adopted, or the one it was given, and nothing of the next run', async () => {

@@ -20,7 +20,6 @@ export {
 export {
   type ArtifactPublicKey,
   type ArtifactSource,
-  parseSha256Sums,
   sha256File,
   type VerifiedArtifact,
   type VerifyArtifactOptions,
@@ -51,7 +50,7 @@ export {
 // Engine
 export { describeAction, formatWeights } from './engine/actions.js';
 export type { DatabaseRollbackContext, ReleaseEngineOptions } from './engine/config.js';
-export { createReleaseEngine, knownGoodVersions, migrationsSince } from './engine/engine.js';
+export { createReleaseEngine } from './engine/engine.js';
 export type { EventListener, EventStreamOptions } from './engine/events.js';
 export { type DeliveryOptions, deliveryDefaults } from './engine/fanout.js';
 export { buildManifest, type ReleaseManifest } from './engine/manifest.js';
@@ -63,7 +62,6 @@ export {
   pluginDeadlineDefaults,
 } from './engine/plugin-call.js';
 export {
-  pickBackup,
   type RecoverOptions,
   type RecoveryContext,
   type RecoveryOptions,
@@ -80,8 +78,8 @@ export type {
 } from './engine/types.js';
 export * from './errors.js';
 export type * from './events/types.js';
-export type { ConsoleLoggerOptions, LogFields, Logger } from './logger.js';
-export { consoleLogger, silentLogger } from './logger.js';
+export type { ConsoleLoggerOptions, FieldsFirstLogger, LogFields, Logger, LoggerInput } from './logger.js';
+export { childLogger, consoleLogger, fieldsFirst, silentLogger, toLogger } from './logger.js';
 export {
   type BackfillOptions,
   backfill,

@@ -1,4 +1,5 @@
 import { ConfigInvalidError } from './errors.js';
+import type { Action } from './strategies/types.js';
 
 /**
  * The limits every package checks names, versions, weights and replica counts against. One place, so
@@ -21,6 +22,10 @@ export const rules = Object.freeze({
   replicasMax: 64,
   /** Weights are whole percentages that add up to this (or an empty map: maintenance). */
   weightTotal: 100,
+  /** Free text a plugin or user passes along (reasons, analysis names): one line, at most this long. */
+  textMaxLength: 1024,
+  /** The longest pause a strategy may ask for, in milliseconds (30 days). */
+  pauseMaxMs: 30 * 24 * 3_600_000,
 });
 
 const identifierPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -145,6 +150,103 @@ export function checkWeights(value: unknown, what = 'weights', ctx?: RuleContext
     refuse(`${what} must add up to ${rules.weightTotal} (or be {} for maintenance), got ${total}`, ctx);
   }
   return value as Record<string, number>;
+}
+
+/**
+ * Checks one line of free text (a reason, an analysis name): a string of 1 to `max` characters
+ * (default {@link rules.textMaxLength}) with no control characters, so it cannot forge a log line or
+ * break the config file, report or message it ends up in.
+ *
+ * @example
+ * ```ts
+ * checkText('p95 doubled', 'reason')     // 'p95 doubled'
+ * checkText('ok\nFAKE LOG', 'reason')    // throws CG_CONFIG_INVALID
+ * ```
+ */
+export function checkText(value: unknown, what = 'text', ctx?: RuleContext & { max?: number }): string {
+  const max = ctx?.max ?? rules.textMaxLength;
+  if (typeof value !== 'string' || value.length === 0 || value.length > max || hasControl(value)) {
+    refuse(
+      `${what} ${show(value)} is not valid: use 1-${max} characters on one line, no control characters`,
+      ctx,
+    );
+  }
+  return value;
+}
+
+/** Whether a text holds a control character (C0, DEL, C1) or a Unicode line or paragraph separator. */
+export function hasControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029) return true;
+  }
+  return false;
+}
+
+const actionTypes = new Set(['provision', 'route', 'analyze', 'pause', 'promote', 'retire']);
+
+/**
+ * Checks an action a strategy yielded before any target sees it: a known type, valid pool names and
+ * version, a replica count from 0 to {@link rules.replicasMax}, weights that add up to 100 (or `{}`
+ * for maintenance), a bounded pause. The engine calls it for every action; `testStrategy` too.
+ *
+ * @example
+ * ```ts
+ * checkAction({ type: 'route', weights: { stable: 90, canary: 10 } }, { plugin: 'canary' })
+ * checkAction({ type: 'route', weights: { stable: 90 } }) // throws CG_CONFIG_INVALID: adds up to 90
+ * ```
+ */
+export function checkAction(value: unknown, ctx?: RuleContext): Action {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    refuse(`an action must be an object like { type: 'route', weights }, got ${show(value)}`, ctx);
+  }
+  const a = value as Record<string, unknown>;
+  if (typeof a.type !== 'string' || !actionTypes.has(a.type)) {
+    refuse(`action type ${show(a.type)} is not one of ${[...actionTypes].join(', ')}`, ctx);
+  }
+  const what = `${a.type} action`;
+  switch (a.type) {
+    case 'provision':
+      checkPoolName(a.pool, `${what}: pool`, ctx);
+      checkVersion(a.version, `${what}: version`, ctx);
+      checkReplicas(a.replicas, `${what}: replicas`, { ...ctx, min: 0 });
+      break;
+    case 'route':
+      checkWeights(a.weights, `${what}: weights`, ctx);
+      break;
+    case 'analyze':
+      checkText(a.name, `${what}: name`, { ...ctx, max: rules.identifierMaxLength });
+      if (a.pools !== undefined) {
+        if (!Array.isArray(a.pools)) refuse(`${what}: pools must be an array of pool names`, ctx);
+        for (const pool of a.pools) checkPoolName(pool, `${what}: pool`, ctx);
+      }
+      if (a.verifiers !== undefined) {
+        if (!Array.isArray(a.verifiers)) refuse(`${what}: verifiers must be an array of names`, ctx);
+        for (const name of a.verifiers)
+          checkText(name, `${what}: verifier`, { ...ctx, max: rules.identifierMaxLength });
+      }
+      if (a.gate !== undefined && (typeof a.gate !== 'object' || a.gate === null))
+        refuse(`${what}: gate must be an object`, ctx);
+      break;
+    case 'pause':
+      if (
+        a.durationMs !== undefined &&
+        (typeof a.durationMs !== 'number' ||
+          !Number.isInteger(a.durationMs) ||
+          a.durationMs < 0 ||
+          a.durationMs > rules.pauseMaxMs)
+      ) {
+        refuse(
+          `${what}: durationMs must be an integer from 0 to ${rules.pauseMaxMs}, got ${show(a.durationMs)}`,
+          ctx,
+        );
+      }
+      if (a.reason !== undefined) checkText(a.reason, `${what}: reason`, ctx);
+      break;
+    default:
+      checkPoolName(a.pool, `${what}: pool`, ctx);
+  }
+  return value as Action;
 }
 
 /** A value for an error message: quoted, control characters escaped, cut to a readable length. */

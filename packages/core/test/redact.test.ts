@@ -49,3 +49,77 @@ describe('redaction of shared references', () => {
     });
   });
 });
+
+describe('credentials are redacted by their shape, undeclared', () => {
+  const r = createRedactor();
+  const cases: Array<[string, string, string]> = [
+    // [what, text, secret part that must disappear]
+    ['an Authorization header', 'upstream said: Authorization: Token abcdef123456', 'abcdef123456'],
+    [
+      'a bearer token echoed by an upstream',
+      '401 for Bearer eyJraWQiOiJ4In0.eyJzdWIiOiIxIn0.c2lnbmF0dXJl',
+      'c2lnbmF0dXJl',
+    ],
+    [
+      'a PagerDuty routing key pasted into a reason',
+      'rollback: paging R0ab12cd34ef56ab78cd90ef12ab34cd failed',
+      'R0ab12cd34ef56ab78cd90ef12ab34cd',
+    ],
+    ['a Slack bot token', 'token xoxb-1234567890-0987654321-AbCdEfGhIjKl', 'xoxb-1234567890'],
+    ['an AWS access key id', 'creds AKIAIOSFODNN7EXAMPLE in env', 'AKIAIOSFODNN7EXAMPLE'],
+    ['an AWS secret key', 'aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'wJalrXUtnFEMI'],
+    ['a JWT', 'cookie eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvcHMifQ.dGVzdHNpZ25hdHVyZQ', 'eyJzdWIiOiJvcHMifQ'],
+    [
+      'a password in a query string',
+      'GET https://api.example.com/x?user=ops&password=hunter22&y=1',
+      'hunter22',
+    ],
+    [
+      'a postgres connection string',
+      'connect postgres://release:s3cr3t-pw@db.internal:5432/app',
+      's3cr3t-pw',
+    ],
+    [
+      'a GitHub token',
+      'push with ghp_abcdefghijklmnopqrstuvwxyz0123456789',
+      'ghp_abcdefghijklmnopqrstuvwxyz0123456789',
+    ],
+    ['a JSON secret field in text', 'body {"api_key": "k-1234567890"}', 'k-1234567890'],
+    [
+      'a PEM private key',
+      '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----',
+      'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC',
+    ],
+  ];
+  for (const [what, text, secret] of cases) {
+    it(`hides ${what}`, () => {
+      const out = r.string(text);
+      expect(out).not.toContain(secret);
+      expect(out).toContain(REDACTED);
+    });
+  }
+
+  it('keeps ordinary release text readable', () => {
+    for (const text of [
+      'release v1.2.3 to production: analysis canary-20 passed (p95 41 ms)',
+      'run production-20260302T100000-a1b2c3 finished; backup 20260302T100000Z-9f8e7d',
+      'sha256 3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b',
+    ])
+      expect(r.string(text)).toBe(text);
+  });
+
+  it('hides a declared secret also URL-encoded and JSON-escaped', () => {
+    const secret = 'p@ss/word"1';
+    const d = createRedactor([secret]);
+    expect(d.string(`q=${encodeURIComponent(secret)} j=${JSON.stringify(secret)}`)).not.toMatch(
+      /p%40ss|p@ss/,
+    );
+  });
+});
+
+describe('redaction by shape leaves names alone', () => {
+  it('does not take a dotted check name followed by a colon for a secret', () => {
+    const text = 'PASS auth.api_key: accepted the API key (200)';
+    expect(createRedactor().string(text)).toBe(text);
+  });
+});

@@ -1,6 +1,6 @@
 import type { Notifier } from '@codegraph/release-core';
+import { noticeText } from './templates.js';
 import { asNotifier, type DestinationOptions, destination } from './utils/destination.js';
-import { noticeText } from './utils/text.js';
 
 /**
  * Options of {@link consoleNotifier}.

@@ -1,4 +1,5 @@
 import type { Notifier } from '@codegraph/release-core';
+import { escapeMarkdown } from '@codegraph/release-core/kit';
 import type { Notice } from './templates.js';
 import { chatWebhook, type DestinationOptions } from './utils/destination.js';
 import { truncate } from './utils/text.js';
@@ -55,8 +56,10 @@ const colors = { info: 0x5865f2, success: 0x2eb67d, warning: 0xecb22e, critical:
 export function discordMessage(notice: Notice, username = 'CodeGraph Release'): Record<string, unknown> {
   const L = discordLimits;
   let budget = L.total;
-  const take = (text: string, max: number) => {
-    const out = truncate(text, Math.min(max, budget));
+  // Discord renders Markdown in content, titles, descriptions and field values: run text stays text.
+  const md = (text: string) => escapeMarkdown(text, { html: false });
+  const take = (text: string, max: number, escaped = false) => {
+    const out = truncate(escaped ? text : md(text), Math.min(max, budget));
     budget -= out.length;
     return out;
   };
@@ -73,14 +76,14 @@ export function discordMessage(notice: Notice, username = 'CodeGraph Release'): 
   }
   if (notice.list && notice.list.items.length > 0 && budget > 32) {
     const name = take(notice.list.title, L.fieldName);
-    const value = take(notice.list.items.map((item) => `• ${item}`).join('\n'), L.fieldValue);
+    const value = take(notice.list.items.map((item) => `• ${md(item)}`).join('\n'), L.fieldValue, true);
     fields.push({ name, value, inline: false });
   }
-  const text = notice.footer ? `${notice.text}\n\n${notice.footer}` : notice.text;
-  const description = take(text, L.description);
+  const text = notice.footer ? `${md(notice.text)}\n\n${md(notice.footer)}` : md(notice.text);
+  const description = take(text, L.description, true);
   return {
     username,
-    content: truncate(notice.title, L.content),
+    content: truncate(md(notice.title), L.content),
     allowed_mentions: { parse: [] },
     embeds: [
       {

@@ -128,6 +128,7 @@ export function fanOut(notifiers: ReadonlyArray<Notifier>, options: FanOutOption
   return {
     name,
     ...(events ? { events } : {}),
+    secrets: notifiers.flatMap((n) => n.secrets ?? []),
     notify,
     async close() {
       // Bounded like a delivery: a notifier that never settles is not waited for past the budget.

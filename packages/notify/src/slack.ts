@@ -1,7 +1,7 @@
 import type { Notifier } from '@codegraph/release-core';
-import type { Notice } from './templates.js';
+import { type Notice, noticeText } from './templates.js';
 import { chatWebhook, type DestinationOptions } from './utils/destination.js';
-import { fitEncoded, noticeText, truncate } from './utils/text.js';
+import { fitEncoded, truncate } from './utils/text.js';
 
 /** Slack's documented Block Kit limits. */
 export const slackLimits = {

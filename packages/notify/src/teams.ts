@@ -1,4 +1,5 @@
 import type { Notifier } from '@codegraph/release-core';
+import { escapeMarkdown } from '@codegraph/release-core/kit';
 import type { Notice } from './templates.js';
 import { chatWebhook, type DestinationOptions } from './utils/destination.js';
 import { truncate } from './utils/text.js';
@@ -56,35 +57,40 @@ export function teamsMessage(
   }
 }
 
+/** Teams renders Markdown in TextBlocks and facts: text from a run is escaped so it stays text. */
+const md = (text: string) => escapeMarkdown(text, { html: false });
+
 function build(notice: Notice, max: number): Record<string, unknown> {
   const body: Array<Record<string, unknown>> = [
     {
       type: 'TextBlock',
-      text: truncate(notice.title, 256),
+      text: truncate(md(notice.title), 256),
       weight: 'Bolder',
       size: 'Medium',
       color: colors[notice.tone],
       wrap: true,
     },
   ];
-  if (notice.text) body.push({ type: 'TextBlock', text: truncate(notice.text, max), wrap: true });
+  if (notice.text) body.push({ type: 'TextBlock', text: truncate(md(notice.text), max), wrap: true });
   if (notice.fields.length > 0) {
     body.push({
       type: 'FactSet',
       facts: notice.fields
         .slice(0, 30)
-        .map((f) => ({ title: truncate(f.label, 100), value: truncate(f.value, max) })),
+        .map((f) => ({ title: truncate(md(f.label), 100), value: truncate(md(f.value), max) })),
     });
   }
   if (notice.list && notice.list.items.length > 0) {
-    body.push({ type: 'TextBlock', text: `**${notice.list.title}:**`, wrap: true, spacing: 'Medium' });
-    const items = notice.list.items.slice(0, 50).map((item) => `- ${truncate(item, Math.max(64, max / 4))}`);
+    body.push({ type: 'TextBlock', text: `**${md(notice.list.title)}:**`, wrap: true, spacing: 'Medium' });
+    const items = notice.list.items
+      .slice(0, 50)
+      .map((item) => `- ${truncate(md(item), Math.max(64, max / 4))}`);
     body.push({ type: 'TextBlock', text: truncate(items.join('\n'), max), wrap: true });
   }
-  if (notice.footer) body.push({ type: 'TextBlock', text: truncate(notice.footer, max), wrap: true });
+  if (notice.footer) body.push({ type: 'TextBlock', text: truncate(md(notice.footer), max), wrap: true });
   body.push({
     type: 'TextBlock',
-    text: `${notice.severity} · ${notice.environment} · run ${notice.runId} · ${notice.time}`,
+    text: md(`${notice.severity} · ${notice.environment} · run ${notice.runId} · ${notice.time}`),
     isSubtle: true,
     size: 'Small',
     wrap: true,

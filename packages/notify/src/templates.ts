@@ -394,3 +394,13 @@ function compact(pairs: Array<[string, string | undefined]>): NoticeField[] {
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
+
+/** The notice as plain text in the runbook's layout (title, `Label: value` lines, list, footer). */
+export function noticeText(notice: Notice): string {
+  const lines = [notice.title, notice.text, ...notice.fields.map((f) => `${f.label}: ${f.value}`)];
+  if (notice.list && notice.list.items.length > 0) {
+    lines.push(`${notice.list.title}:`, ...notice.list.items.map((item) => `- ${item}`));
+  }
+  if (notice.footer) lines.push(notice.footer);
+  return lines.join('\n');
+}

@@ -122,11 +122,12 @@ export function signWebhook(
  * ```
  */
 export interface VerifyWebhookOptions {
+  /** The shared signing secret; empty or missing throws `CG_CONFIG_INVALID`. */
   secret: string;
   /** The `X-CodeGraph-Signature` header as received. */
   header: string | undefined;
-  /** The raw request body, exactly as received (before any JSON parsing). */
-  body: string | Buffer;
+  /** The raw request body, exactly as received (before any JSON parsing); bytes are hashed as they are. */
+  body: string | Uint8Array;
   /** Largest accepted age (and clock skew) of the timestamp, against replays. @default 300 */
   toleranceSeconds?: number;
   /** The receiver's clock in unix seconds. @default now */
@@ -135,7 +136,8 @@ export interface VerifyWebhookOptions {
 
 /**
  * Checks a received webhook: the HMAC over `"<t>.<body>"` matches one of the `v1` values (compared in
- * constant time) and `t` is within the tolerance. Returns `false` on anything else.
+ * constant time) and `t` is within the tolerance. Returns `false` on anything else; throws
+ * `CG_CONFIG_INVALID` when `secret` is empty or missing (every signature would be forgeable).
  *
  * @example
  * ```ts
@@ -145,7 +147,14 @@ export interface VerifyWebhookOptions {
  */
 export function verifyWebhookSignature(options: VerifyWebhookOptions): boolean {
   const { header, secret } = options;
-  if (!header) return false;
+  // An empty key makes every signature forgeable: a receiver misconfigured so must fail loudly, not accept.
+  if (typeof secret !== 'string' || secret.length === 0) {
+    throw new ConfigInvalidError(
+      'verifyWebhookSignature: secret must be the non-empty signing secret shared with the sender (value not shown)',
+      { plugin: 'webhook' },
+    );
+  }
+  if (typeof header !== 'string' || header === '') return false;
   let t: number | undefined;
   const signatures: string[] = [];
   for (const part of header.split(',')) {
@@ -156,8 +165,11 @@ export function verifyWebhookSignature(options: VerifyWebhookOptions): boolean {
   if (t === undefined || signatures.length === 0) return false;
   const now = options.now ?? Math.floor(Date.now() / 1000);
   if (Math.abs(now - t) > (options.toleranceSeconds ?? 300)) return false;
-  const body = typeof options.body === 'string' ? options.body : options.body.toString('utf8');
-  const expected = Buffer.from(createHmac('sha256', secret).update(`${t}.${body}`).digest('hex'));
+  // The exact bytes received: decoding a byte body as UTF-8 first would map invalid sequences to U+FFFD,
+  // so different bodies would share one signature.
+  const body = typeof options.body === 'string' ? Buffer.from(options.body, 'utf8') : options.body;
+  if (!(body instanceof Uint8Array)) return false;
+  const expected = Buffer.from(createHmac('sha256', secret).update(`${t}.`).update(body).digest('hex'));
   return signatures.some((s) => {
     const got = Buffer.from(s);
     return got.length === expected.length && timingSafeEqual(got, expected);

@@ -131,7 +131,7 @@ describe('pagerduty', () => {
     const err = await thrownBy(() => notifier.notify(rollbackStarted));
     expect(r.requests).toHaveLength(1);
     const everything = `${exposed(err)}\n${lines.join('\n')}`;
-    expect(everything).toContain('unknown routing key [redacted]');
+    expect(everything).toContain('unknown routing key [REDACTED]');
     expect(everything).not.toContain(routingKey);
   });
 });

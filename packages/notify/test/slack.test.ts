@@ -149,7 +149,7 @@ describe('slack', () => {
     expect(r.requests).toHaveLength(3);
     expect(lines.length).toBeGreaterThan(0);
     const everything = `${exposed(err)}\n${lines.join('\n')}`;
-    expect(everything).toContain('[redacted]');
+    expect(everything).toContain('[REDACTED]');
     expect(everything).not.toContain(r.token);
     expect(everything).not.toContain(new URL(r.url).pathname);
   });

@@ -81,6 +81,30 @@ describe('signed webhook', () => {
     expect(verifyWebhookSignature({ secret, header: 'v1=abc', body, now })).toBe(false);
   });
 
+  it('verifyWebhookSignature refuses to check with an empty or missing secret (every signature would be forgeable)', () => {
+    const body = '{}';
+    const now = 1_780_000_000;
+    const forged = `t=${now},v1=${createHmac('sha256', '').update(`${now}.${body}`).digest('hex')}`;
+    for (const bad of ['', undefined, null, 42]) {
+      expect(
+        () => verifyWebhookSignature({ secret: bad as never, header: forged, body, now }),
+        String(bad),
+      ).toThrow(ConfigInvalidError);
+    }
+  });
+
+  it('verifyWebhookSignature hashes the exact bytes received, so two bodies never share a signature', () => {
+    const now = 1_780_000_000;
+    // Two different byte bodies that decode to the same UTF-8 string (invalid bytes become U+FFFD).
+    const a = Buffer.from([0x7b, 0xff, 0x7d]);
+    const b = Buffer.from([0x7b, 0xfe, 0x7d]);
+    expect(a.toString('utf8')).toBe(b.toString('utf8'));
+    const header = `t=${now},v1=${createHmac('sha256', secret).update(`${now}.`).update(a).digest('hex')}`;
+    expect(verifyWebhookSignature({ secret, header, body: a, now })).toBe(true);
+    expect(verifyWebhookSignature({ secret, header, body: b, now })).toBe(false);
+    expect(verifyWebhookSignature({ secret, header, body: new Uint8Array(a), now })).toBe(true);
+  });
+
   it('gives up on a receiver that never answers within the delivery budget', async () => {
     const r = await startReceiver({ check: checkSignature, ok: 'hang' });
     const { lines, logger } = captureLogs();

@@ -1,5 +1,9 @@
 import path from 'node:path';
+import { checkPoolName } from '@codegraph/release-core/kit';
+import { addressOf, checkTargetName } from './grammar.js';
 import type { ResolvedOptions } from './options.js';
+
+export { addressOf };
 
 /** A pool as the config sees it: its version, its weight in percent and its ready endpoints. */
 export interface RoutedPool {
@@ -24,15 +28,14 @@ export const generationPath = '/.codegraph/generation';
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 const lcm = (a: number, b: number): number => (a / gcd(a, b)) * b;
 
-/** `http://127.0.0.1:41234` -> `127.0.0.1:41234`. */
-export const addressOf = (endpoint: string): string => new URL(endpoint).host;
-
 /**
  * Splits each pool's share across its replicas so every pool gets exactly its weight: with L the lcm of
  * the replica counts, a replica of a pool with weight W and n replicas gets W * L / n; all weights are
  * then divided by their gcd. Pools with weight 0 or no endpoint are left out (nginx has no weight 0).
  */
 export function upstreamServers(pools: RoutedPool[]): UpstreamServer[] {
+  // Pool names and endpoints come from the backend, another plugin: checked again before they become config.
+  for (const p of pools) checkPoolName(p.name, 'nginxTarget: pool name', { plugin: 'nginx' });
   const routed = pools
     .filter((p) => p.weight > 0 && p.endpoints.length > 0)
     .sort((a, b) => a.name.localeCompare(b.name));
@@ -59,6 +62,8 @@ export function renderConfig(
   generation: string,
 ): string {
   const dir = opts.nginxDir;
+  checkTargetName(opts.name);
+  if (!/^[a-z0-9-]{1,64}$/.test(generation)) throw new Error(`bad generation ${JSON.stringify(generation)}`);
   // Quoted: a state directory may hold spaces (options refuse quotes, `$`, `;` and braces).
   const p = (f: string) => `"${path.join(dir, f)}"`;
   const servers = upstreamServers(pools);

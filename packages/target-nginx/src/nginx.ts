@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { AbortedError, TargetOperationError, TargetUnavailableError } from '@codegraph/release-core';
+import { isProcessAlive, processStartTime } from '@codegraph/release-core/kit';
 import { generationPath } from './config.js';
 
 /** The nginx master this target started, as recorded in its state. */
@@ -50,31 +50,17 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-function procStat(pid: number): string[] | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
 export const startTicksOf = (pid: number): number | undefined => {
-  const f = procStat(pid);
-  return f ? Number(f[19]) : undefined;
+  const t = processStartTime(pid);
+  return t === undefined ? undefined : Number(t);
 };
 
-/** Whether the recorded master still runs (not a zombie, and not a recycled PID). */
+/** Whether the recorded master still runs (not a zombie, and not a recycled PID): core's liveness check. */
 export function isAlive(record: MasterRecord): boolean {
-  try {
-    process.kill(record.pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  const f = procStat(record.pid);
-  if (!f) return true;
-  if (f[0] === 'Z' || f[0] === 'X') return false;
-  return record.startTicks === undefined || Number(f[19]) === record.startTicks;
+  return isProcessAlive({
+    pid: record.pid,
+    startTime: record.startTicks === undefined ? undefined : String(record.startTicks),
+  });
 }
 
 /** Runs nginx with `args`; resolves with its exit code and output, never rejects but for a missing binary. */

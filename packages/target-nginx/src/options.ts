@@ -1,5 +1,12 @@
 import path from 'node:path';
 import { ConfigInvalidError, type LocalTargetOptions, type Target } from '@codegraph/release-core';
+import {
+  checkPoolName,
+  checkReplicas,
+  checkVersion,
+  checkWeights as weightsRule,
+} from '@codegraph/release-core/kit';
+import { checkConfigPath, checkDirective, checkTargetName, checkUser, ipv4 } from './grammar.js';
 
 /**
  * How nginx itself runs: its binary, where it listens, and a few knobs of the rendered config.
@@ -135,9 +142,6 @@ export interface ResolvedOptions {
   name: string;
 }
 
-/** Pool names end up in the nginx config and in file names: keep them to a safe alphabet. */
-export const poolNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-
 const topKeys = new Set([
   'stateDir',
   'command',
@@ -210,18 +214,17 @@ export function resolveOptions(options: NginxTargetOptions): ResolvedOptions {
   if (typeof o.binary !== 'string' || !path.isAbsolute(o.binary))
     fail('nginx.binary must be an absolute path');
   if (!isInt(o.listenPort, 0, 65_535)) fail('nginx.listenPort must be an integer between 0 and 65535');
-  if (typeof o.host !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(o.host) || o.host === '0.0.0.0') {
+  if (typeof o.host !== 'string' || !ipv4.test(o.host) || o.host === '0.0.0.0') {
     fail('nginx.host must be an IPv4 address such as 127.0.0.1');
   }
   if (o.workerProcesses !== 'auto' && !isInt(o.workerProcesses, 1, 256))
     fail('nginx.workerProcesses must be "auto" or an integer between 1 and 256');
-  if (n.user !== undefined && (typeof n.user !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(n.user)))
-    fail('nginx.user must be a user name');
+  if (n.user !== undefined) checkUser(n.user);
   if (!isInt(o.keepalive, 1, 10_000)) fail('nginx.keepalive must be an integer between 1 and 10000');
   if (!isInt(o.clientKeepaliveS, 0, 3_600))
     fail('nginx.clientKeepaliveS must be an integer between 0 and 3600');
-  if (!Array.isArray(o.serverDirectives) || !o.serverDirectives.every((s) => typeof s === 'string'))
-    fail('nginx.serverDirectives must be an array of strings');
+  if (!Array.isArray(o.serverDirectives)) fail('nginx.serverDirectives must be an array of strings');
+  for (const directive of o.serverDirectives) checkDirective(directive);
   const fileSd = options.prometheusFileSd;
   if (fileSd !== undefined && (typeof fileSd !== 'string' || fileSd.trim() === ''))
     fail('prometheusFileSd must be a file path');
@@ -230,13 +233,9 @@ export function resolveOptions(options: NginxTargetOptions): ResolvedOptions {
   if (!isInt(o.reloadTimeoutMs, 100, 600_000))
     fail('reloadTimeoutMs must be an integer between 100 and 600000');
   if (!isInt(o.drainTimeoutMs, 0, 3_600_000)) fail('drainTimeoutMs must be an integer between 0 and 3600000');
-  if (typeof o.name !== 'string' || o.name === '') fail('name must be a non-empty string');
-  const stateDir = path.resolve(options.stateDir);
-  // The directory ends up in nginx's config: no character that would end a string or start a variable.
-  if (/["'\\$;{}\s]/.test(stateDir.replace(/ /g, '')))
-    fail(
-      `stateDir must not contain quotes, "$", ";", braces or control characters: ${JSON.stringify(stateDir)}`,
-    );
+  checkTargetName(o.name);
+  // The directory ends up in nginx's config, quoted: a strict path grammar keeps it one string.
+  const stateDir = checkConfigPath(path.resolve(options.stateDir), 'stateDir');
   return {
     ...o,
     stateDir,
@@ -249,28 +248,19 @@ export function resolveOptions(options: NginxTargetOptions): ResolvedOptions {
   };
 }
 
-/** Throws `ConfigInvalidError` unless `pool` is a safe pool name. */
+const ctx = { plugin: 'nginx' };
+
+/** Throws `ConfigInvalidError` unless `pool` is a valid pool name (core's rule). */
 export function checkPool(pool: unknown): asserts pool is string {
-  if (typeof pool !== 'string' || !poolNamePattern.test(pool)) {
-    fail(`pool name must match ${poolNamePattern}, got ${JSON.stringify(pool)}`);
-  }
+  checkPoolName(pool, 'nginxTarget: pool name', ctx);
 }
 
-/** Checks the shape of a weights object: integers 0..100 over safe pool names, summing to 100. */
+/** Checks weights with core's rule: whole percentages over valid pool names adding up to 100, or `{}` (maintenance). */
 export function checkWeights(weights: unknown): asserts weights is Record<string, number> {
-  if (!isObject(weights)) fail('weights must be an object like { stable: 90, canary: 10 }');
-  let sum = 0;
-  for (const [pool, w] of Object.entries(weights)) {
-    checkPool(pool);
-    if (!isInt(w, 0, 100)) fail(`weight of ${pool} must be an integer 0..100, got ${String(w)}`);
-    sum += w as number;
-  }
-  // `{}` is maintenance: nginx answers 503 until a pool gets weight again (a recovery's stop).
-  if (sum !== 100 && Object.keys(weights).length > 0)
-    fail(`weights must sum to 100 (or be {} for maintenance), got ${sum}`);
+  weightsRule(weights, 'nginxTarget: weights', ctx);
 }
 
-/** Checks a provision request; throws `ConfigInvalidError`. */
+/** Checks a provision request with core's rules; throws `ConfigInvalidError`. */
 export function checkProvision(request: unknown): asserts request is {
   pool: string;
   version: string;
@@ -278,8 +268,6 @@ export function checkProvision(request: unknown): asserts request is {
 } {
   if (!isObject(request)) fail('provision needs { pool, version, replicas }');
   checkPool(request.pool);
-  const { version, replicas } = request;
-  if (typeof version !== 'string' || version === '' || version.length > 128)
-    fail('version must be a non-empty string of at most 128 characters');
-  if (!isInt(replicas, 0, 64)) fail(`replicas must be an integer between 0 and 64, got ${String(replicas)}`);
+  checkVersion(request.version, 'nginxTarget: version', ctx);
+  checkReplicas(request.replicas, 'nginxTarget: replicas', { ...ctx, min: 0 });
 }

@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Weights } from '@codegraph/release-core';
+import { writeFileAtomic } from '@codegraph/release-core/kit';
 import type { MasterRecord } from './nginx.js';
 
 /** Where a pool's traffic figures start: a byte offset in the access log and its time. */
@@ -44,9 +45,6 @@ export class StateFile {
   }
 }
 
-/** Writes a file so readers see either the old or the new content, never a partial one. */
-export async function writeAtomic(file: string, content: string): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  await writeFile(tmp, content, { mode: 0o644 });
-  await rename(tmp, file);
-}
+/** Writes a file so readers see either the old or the new content, never a partial one (core's kit). */
+export const writeAtomic = (file: string, content: string): Promise<void> =>
+  writeFileAtomic(file, content, { mode: 0o644 });

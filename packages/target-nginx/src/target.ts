@@ -14,6 +14,7 @@ import {
   throwIfAborted,
   type Weights,
 } from '@codegraph/release-core';
+import { createMutex } from '@codegraph/release-core/kit';
 import { TrafficReader } from './access-log.js';
 import { configBody, generationIn, type RoutedPool, renderConfig } from './config.js';
 import { fileSdGroups, writeFileSd } from './file-sd.js';
@@ -116,12 +117,8 @@ export function nginxTarget(options: NginxTargetOptions): NginxTarget {
     new TargetOperationError(`${name}: ${message}`, { plugin: name, details, cause });
 
   // One operation at a time per instance: each reads, changes and writes the whole state.
-  let queue: Promise<unknown> = Promise.resolve();
-  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
-    const next = queue.then(fn, fn);
-    queue = next.catch(() => {});
-    return next;
-  };
+  const mutex = createMutex();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => mutex.run(fn);
 
   const routed = (pools: PoolState[], weights: Weights): RoutedPool[] =>
     pools.map((p) => ({

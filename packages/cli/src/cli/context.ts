@@ -6,7 +6,9 @@ import {
   type Logger,
   type ReleaseEngine,
   silentLogger,
+  toLogger,
 } from '@codegraph/release-core';
+import { checkIdentifier, checkText, checkVersion } from '@codegraph/release-core/kit';
 import { type ResolvedEnvironment, resolveEnvironment } from '../config/environment.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
 import type { Output } from './output.js';
@@ -51,11 +53,37 @@ export function parse<const O extends Record<string, OptionSpec>>(
       allowPositionals: true,
       strict: true,
     });
+    checkInputs(command, parsed.values, parsed.positionals);
     return { values: parsed.values as ParsedValues<O>, positionals: parsed.positionals };
   } catch (err) {
+    if (err instanceof ConfigInvalidError) throw err;
     const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
     throw new ConfigInvalidError(`${command}: ${message}; see codegraph-release ${command} --help`);
   }
+}
+
+/** Flags with a rule of their own, checked before anything is loaded (core's rules, checked again by the engine). */
+const flagRules: Record<string, (value: string, what: string) => unknown> = {
+  env: (v, what) => checkIdentifier(v, what),
+  to: (v, what) => checkVersion(v, what),
+  reason: (v, what) => checkText(v, what),
+};
+
+/**
+ * Every control input is one line of bounded text (no control characters that could forge a log or
+ * journal line); `--env`, `--to` and `--reason` follow their own rule. Nothing was changed when it throws.
+ */
+function checkInputs(command: string, values: Record<string, unknown>, given: string[]): void {
+  for (const [flag, raw] of Object.entries(values)) {
+    for (const value of Array.isArray(raw) ? raw : [raw]) {
+      // An empty value is left to the command, which says what it needs (e.g. `--confirm CONFIRM`).
+      if (typeof value !== 'string' || value === '') continue;
+      const what = `${command} --${flag}`;
+      checkText(value, what);
+      flagRules[flag]?.(value, what);
+    }
+  }
+  for (const value of given) if (value !== '') checkText(value, `${command} argument`);
 }
 
 /** Exactly `count` positionals (named for the error). */
@@ -68,27 +96,15 @@ export function positionals(command: string, given: string[], names: string[], o
   return given;
 }
 
-const versionPattern = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
-
-/** Checks a version argument before the config is loaded (the engine's own rule, checked again there). */
+/** Checks a version argument before the config is loaded (core's rule, checked again by the engine). */
 export function versionArg(what: string, value: string | undefined): string {
-  if (value === undefined || !versionPattern.test(value)) {
-    throw new ConfigInvalidError(
-      `${what} ${JSON.stringify(value ?? '')} is not valid: use 1-128 letters, digits, '.', '_', '+' or '-', e.g. "v1.2.3"; nothing was changed`,
-    );
-  }
-  return value;
+  return checkVersion(value ?? '', what);
 }
 
 /** A logger that writes redacted lines to stderr when `--verbose`, else nothing. */
 export function cliLogger(out: Output, verbose: boolean | undefined): Logger {
   if (!verbose) return silentLogger;
-  const inner = consoleLogger({ level: 'debug', stream: process.stderr });
-  const wrap =
-    (level: keyof Logger) =>
-    (message: string, fields?: Record<string, unknown>): void =>
-      inner[level](out.redactor.string(message), fields && out.redactor.value(fields));
-  return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
+  return toLogger(consoleLogger({ level: 'debug', stream: process.stderr }), out.redactor);
 }
 
 /** An environment's engine, built from the config, and how to let go of it. */

@@ -5,6 +5,7 @@ import {
   type Strategy,
   type ValidationOptions,
 } from '@codegraph/release-core';
+import { checkIdentifier } from '@codegraph/release-core/kit';
 import { checkPipelines, type PipelineConfig } from './pipeline.js';
 
 /**
@@ -140,8 +141,6 @@ export interface ReleaseConfig {
  */
 export const configDefaults = Object.freeze({ stateDir: '.codegraph-release' });
 
-const envName = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
 /**
  * Types a config file and checks its shape; a problem is a `CG_CONFIG_INVALID` error naming the
  * field. Plugins are checked when the engine is created, environment by environment.
@@ -184,8 +183,7 @@ export function checkConfig(config: unknown): asserts config is ReleaseConfig {
   if (typeof envs !== 'object' || envs === null || Object.keys(envs).length === 0)
     fail('environments must name at least one environment, e.g. { staging: { target, strategy } }');
   for (const [name, value] of Object.entries(envs as object)) {
-    if (!envName.test(name))
-      fail(`environment name ${JSON.stringify(name)} must use letters, digits, '.', '_' or '-'`);
+    checkIdentifier(name, 'environment name');
     if (typeof value !== 'function' && (typeof value !== 'object' || value === null))
       fail(`environments.${name} must be an object or a function returning one`);
   }

@@ -77,7 +77,9 @@ export async function resolveEnvironment(
     throw new ConfigInvalidError(`environments.${name} did not give an object`);
   const { strategies = {}, validation: _validation, store, strategy, metrics = false, ...rest } = config;
   const picked = pickStrategy(name, strategy, strategies, extras.strategy);
-  const secrets = [...(config.secrets ?? []), ...environmentSecrets(process.env)];
+  // Notifiers' credentials too, so CLI output and reports hide them like the engine does.
+  const notifierSecrets = (config.notifiers ?? []).flatMap((n) => n?.secrets ?? []);
+  const secrets = [...(config.secrets ?? []), ...notifierSecrets, ...environmentSecrets(process.env)];
   return {
     name,
     config,

@@ -1,18 +1,17 @@
+import { escapeMarkdown } from '@codegraph/release-core/kit';
 import { buildModel, formatDuration, formatValue, type ReportModel } from './model.js';
 import type { RunRecording } from './types.js';
 
-/** Keeps text from a run as text: a renderer must not take `<script>` in a check's reason for HTML. */
-const txt = (v: unknown) =>
-  String(v ?? '-')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;');
-
-/** Escapes a table cell: pipes and line breaks would break the row. */
-const cell = (v: unknown) => txt(v).replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+/**
+ * Keeps text from a run as text: no link, image, HTML, emphasis or new block can come out of a version,
+ * a reason or a check's message (pipes and line breaks are escaped too, so it fits a table cell).
+ */
+const txt = (v: unknown) => escapeMarkdown(String(v ?? '-'));
+const cell = txt;
 
 const table = (head: string[], rows: unknown[][]) =>
   [
-    `| ${head.join(' | ')} |`,
+    `| ${head.map(cell).join(' | ')} |`,
     `|${head.map(() => '---').join('|')}|`,
     ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
   ].join('\n');
@@ -52,7 +51,7 @@ export function renderReportMarkdown(recording: RunRecording): string {
   const m = buildModel(recording);
   const s = m.started;
   const f = m.finished;
-  const out: string[] = [`# ${txt(m.title)}: ${f?.status ?? 'running'}`, ''];
+  const out: string[] = [`# ${txt(m.title)}: ${txt(f?.status ?? 'running')}`, ''];
   out.push(
     table(
       ['Run', 'Environment', 'Version', 'Serving at the end', 'Duration', 'Backup'],
@@ -70,18 +69,22 @@ export function renderReportMarkdown(recording: RunRecording): string {
     '',
   );
   if (f?.reason) out.push(`**Why it ended so:** ${txt(f.reason)}`, '');
-  if (f?.error) out.push(`**Error:** \`${f.error.code ?? ''}\` ${txt(f.error.message)}`, '');
+  if (f?.error)
+    out.push(
+      `**Error:** \`${String(f.error.code ?? '').replace(/[^A-Z0-9_]/g, '')}\` ${txt(f.error.message)}`,
+      '',
+    );
   if (m.incident) {
     const i = m.incident;
     out.push(
       '## Incident report',
       '',
-      `- **Severity:** ${i.severity}`,
+      `- **Severity:** ${txt(i.severity)}`,
       `- **Summary:** ${txt(i.summary)}`,
       `- **Reason:** ${txt(i.reason)}`,
-      `- **From → to:** ${i.from ?? '-'} → ${i.to}`,
+      `- **From → to:** ${txt(i.from)} → ${txt(i.to)}`,
       `- **Duration:** ${formatDuration(i.durationMs)}`,
-      `- **Backup:** ${i.backupId ?? '-'}`,
+      `- **Backup:** ${txt(i.backupId)}`,
       '- **Actions taken:**',
       ...i.actions.map((a, n) => `  ${n + 1}. ${txt(a)}`),
       '',
@@ -121,7 +124,7 @@ export function renderReportMarkdown(recording: RunRecording): string {
   if (m.analyses.length === 0) out.push('No analysis ran.', '');
   for (const a of m.analyses) {
     const r = a.result;
-    out.push(`### ${txt(r.name)} of ${txt(a.version)}: ${r.verdict}`, '', txt(r.reason), '');
+    out.push(`### ${txt(r.name)} of ${txt(a.version)}: ${txt(r.verdict)}`, '', txt(r.reason), '');
     const rows = r.measurements.flatMap((ms) =>
       ms.checks.length === 0
         ? [[ms.verifier, ms.round, '-', ms.verdict, '-', '-', ms.error?.message ?? 'no check']]

@@ -1,5 +1,6 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '@codegraph/release-core/kit';
 import { renderReportHtml } from './html.js';
 import { renderReportMarkdown } from './markdown.js';
 import type { RunRecording } from './types.js';
@@ -34,12 +35,9 @@ export interface WriteReportOptions {
   basename?: string;
 }
 
-/** Writes to a temporary name, then renames: a reader never sees half a report. */
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, text, 'utf8');
-  await rename(tmp, path);
-}
+/** A reader never sees half a report: core's atomic write (temp file, fsync, rename). */
+const writeAtomic = (path: string, text: string): Promise<void> =>
+  writeFileAtomic(path, text, { mode: 0o644 });
 
 /**
  * Renders a recording and writes `<basename>.html`, `<basename>.md` and `<basename>.json` into `dir`

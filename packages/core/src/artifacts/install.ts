@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, copyFile, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ArtifactInvalidError, ConfigInvalidError } from '../errors.js';
+import { checkIdentifier, checkVersion } from '../rules.js';
 import type { ArtifactPublicKey } from './verify.js';
 import { sha256File } from './verify.js';
 
@@ -31,8 +32,6 @@ export interface ArtifactOptions {
 /** The default of {@link ArtifactOptions.fileName}. */
 export const defaultArtifactFileName = 'artifact';
 
-const safeName = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
-
 /**
  * Where the artifact of `version` is installed: the path a target's command template starts.
  *
@@ -43,8 +42,7 @@ const safeName = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
  * ```
  */
 export function artifactPath(options: Pick<ArtifactOptions, 'dir' | 'fileName'>, version: string): string {
-  if (!safeName.test(version))
-    throw new ConfigInvalidError(`version ${JSON.stringify(version)} is not valid`);
+  checkVersion(version);
   return join(options.dir, version, options.fileName ?? defaultArtifactFileName);
 }
 
@@ -55,10 +53,7 @@ export function checkArtifactOptions(o: ArtifactOptions): void {
     throw new ConfigInvalidError('artifacts.dir must be a directory path');
   if (typeof o.publicKey !== 'string' && (typeof o.publicKey !== 'object' || o.publicKey === null))
     throw new ConfigInvalidError('artifacts.publicKey must be a PEM string or a KeyObject');
-  if (o.fileName !== undefined && !safeName.test(o.fileName))
-    throw new ConfigInvalidError(
-      `artifacts.fileName ${JSON.stringify(o.fileName)} must be a plain file name`,
-    );
+  if (o.fileName !== undefined) checkIdentifier(o.fileName, 'artifacts.fileName (a plain file name)');
 }
 
 /** The SHA-256 of what is installed for `version`, or undefined when nothing is. */

@@ -3,7 +3,6 @@ import type { AnalysisResult, GateOptions, Verifier } from '../analysis/types.js
 import { CapabilityMissingError, ConfigInvalidError, TargetOperationError } from '../errors.js';
 import type { Phase } from '../events/types.js';
 import type { Logger } from '../logger.js';
-import { checkPoolName, checkReplicas, checkVersion, checkWeights } from '../rules.js';
 import type { Action, ActionOutcome, PauseOutcome } from '../strategies/types.js';
 import type { PoolState, Target, Weights } from '../target/types.js';
 import { type RetryOptions, retryDefaults } from '../util/retry.js';
@@ -228,45 +227,5 @@ export function describeAction(action: Action): string {
       return `promote ${action.pool}`;
     case 'retire':
       return `retire ${action.pool}`;
-  }
-}
-
-/**
- * Checks an action a strategy yielded against core's rules before any target sees it: pool names,
- * versions, replica counts (0 scales a pool down), weights (`{}` is maintenance), analysis names.
- * A bad action is a `CG_CONFIG_INVALID` error naming the strategy.
- */
-export function checkAction(action: Action, strategy: string): void {
-  const ctx = { plugin: strategy };
-  const what = `strategy ${strategy}: ${String((action as { type?: unknown })?.type)}`;
-  switch (action?.type) {
-    case 'provision':
-      checkPoolName(action.pool, `${what} pool`, ctx);
-      checkVersion(action.version, `${what} version`, ctx);
-      checkReplicas(action.replicas, `${what} replicas`, { ...ctx, min: 0 });
-      return;
-    case 'route':
-      checkWeights(action.weights, `${what} weights`, ctx);
-      return;
-    case 'analyze':
-      if (typeof action.name !== 'string' || action.name === '' || action.name.length > 128)
-        throw new ConfigInvalidError(`${what} needs a name of 1-128 characters`, ctx);
-      for (const p of action.pools ?? []) checkPoolName(p, `${what} pool`, ctx);
-      return;
-    case 'pause':
-      if (
-        action.durationMs !== undefined &&
-        (typeof action.durationMs !== 'number' ||
-          !Number.isFinite(action.durationMs) ||
-          action.durationMs < 0)
-      )
-        throw new ConfigInvalidError(`${what} durationMs must be a number of milliseconds >= 0`, ctx);
-      return;
-    case 'promote':
-    case 'retire':
-      checkPoolName(action.pool, `${what} pool`, ctx);
-      return;
-    default:
-      throw new ConfigInvalidError(`${what} is not an action the engine knows`, ctx);
   }
 }

@@ -3,10 +3,10 @@ import type { GateOptions, Verifier } from '../analysis/types.js';
 import { type ArtifactOptions, checkArtifactOptions } from '../artifacts/install.js';
 import type { BackupProvider } from '../backup/types.js';
 import { ConfigInvalidError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { Logger, LoggerInput } from '../logger.js';
 import { checkCatalog, type MigrationStep } from '../migrations/steps.js';
 import type { Notifier } from '../notify/types.js';
-import { checkIdentifier, checkReplicas, checkVersion as checkRuleVersion } from '../rules.js';
+import { checkIdentifier, checkReplicas, checkVersion } from '../rules.js';
 import type { Store } from '../store/types.js';
 import type { Strategy } from '../strategies/types.js';
 import type { Target } from '../target/types.js';
@@ -30,7 +30,7 @@ export interface DatabaseRollbackContext {
 
 /** Options of {@link createReleaseEngine}. */
 export interface ReleaseEngineOptions {
-  /** The environment this engine releases, e.g. `production`. Letters, digits, `.`, `_`, `-`. */
+  /** The environment this engine releases, e.g. `production`. 1-128 letters, digits, `.`, `_`, `-` (see `rules`). */
   environment: string;
   target: Target;
   strategy: Strategy;
@@ -52,12 +52,15 @@ export interface ReleaseEngineOptions {
    * whatever the plugin does. @default see {@link PluginDeadlines}
    */
   deadlines?: PluginDeadlines;
-  /** Replicas at full size. @default the serving pool's size, or 2 on a first release */
+  /** Replicas at full size, 1 to `rules.replicasMax` (64). @default the serving pool's size, or 2 on a first release */
   replicas?: number;
   /** prom-client registry, or `false` for no metrics. @default prom-client's global registry */
   metrics?: { registry?: Registry; prefix?: string } | false;
-  /** @default a silent logger */
-  logger?: Logger;
+  /**
+   * Where the engine and plugins log: a message-first logger (console, winston, `consoleLogger`) or a
+   * fields-first one (pino, bunyan); every line is redacted first. @default a silent logger
+   */
+  logger?: LoggerInput;
   /** Retries of retryable target calls. @default { retries: 2, minTimeoutMs: 200, maxTimeoutMs: 2000 } */
   retry?: RetryOptions;
   /** Values to redact from logs, events, errors and the journal (API keys, tokens, webhook URLs). @default [] */
@@ -86,13 +89,8 @@ export interface ReleaseEngineOptions {
   manifestDir?: string;
 }
 
-/**
- * Checks a version string with core's rules (letters, digits, `.`, `_`, `+`, `-`, at most
- * `rules.versionMaxLength` characters, so every strategy's pool name for it stays valid).
- */
-export function checkVersion(version: unknown, what = 'version'): string {
-  return checkRuleVersion(version, what);
-}
+// The engine's checks are core's shared rules (`rules.ts`), the same ones the targets apply.
+export { checkVersion };
 
 function need(cond: unknown, message: string): asserts cond {
   if (!cond) throw new ConfigInvalidError(message);

@@ -1,7 +1,8 @@
 import type { AnalysisResult } from '../analysis/types.js';
+import { checkAction } from '../rules.js';
 import { servingPool } from '../strategies/restore.js';
 import type { Action, ActionOutcome } from '../strategies/types.js';
-import { checkAction, describeAction } from './actions.js';
+import { describeAction } from './actions.js';
 import { checkVersion } from './config.js';
 import type { EngineContext } from './run-start.js';
 import type { Plan } from './types.js';
@@ -55,7 +56,7 @@ export async function dryRun(
   let next = gen.next();
   while (!next.done) {
     const a = next.value;
-    checkAction(a, strategy.name);
+    checkAction(a, { plugin: strategy.name });
     actions.push(a);
     next = gen.next(simulate(a));
   }

@@ -1,7 +1,7 @@
 import { ConfigInvalidError } from '../errors.js';
 import type { ReleaseEvent } from '../events/types.js';
 import { withDeadline } from '../kit/deadline.js';
-import { silentLogger } from '../logger.js';
+import { toLogger } from '../logger.js';
 import { servingPool } from '../strategies/restore.js';
 import { createRedactor } from '../util/redact.js';
 import { checkReleaseExtras, validateRecovery } from './checks.js';
@@ -46,8 +46,12 @@ export { knownGoodVersions, migrationsSince } from './rollback-checks.js';
 export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngine {
   validateOptions(options);
   const { environment, target, store } = options;
-  const logger = options.logger ?? silentLogger;
-  const redactor = createRedactor(options.secrets ?? []);
+  const redactor = createRedactor([
+    ...(options.secrets ?? []),
+    ...(options.notifiers ?? []).flatMap((n) => n.secrets ?? []),
+  ]);
+  // pino, winston or console: adapted to one call shape, every line redacted.
+  const logger = toLogger(options.logger, redactor);
   const metrics = options.metrics === false ? undefined : createReleaseMetrics(options.metrics ?? {});
   const hub = new EventHub((err) => logger.warn('an event listener threw', { error: String(err) }));
   const registry = new RunRegistry();

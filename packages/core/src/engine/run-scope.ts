@@ -11,19 +11,13 @@ import {
 } from '../errors.js';
 import type { IncidentReport, Phase, RunStatus } from '../events/types.js';
 import type { Logger } from '../logger.js';
+import { checkAction } from '../rules.js';
 import type { HistoryEntry } from '../store/types.js';
 import { servingPool } from '../strategies/restore.js';
 import type { ActionOutcome, ActionPlan } from '../strategies/types.js';
 import type { PoolState, TargetState } from '../target/types.js';
 import type { Redactor } from '../util/redact.js';
-import {
-  type ActionEnv,
-  analyze,
-  checkAction,
-  describeAction,
-  executeAction,
-  targetCall,
-} from './actions.js';
+import { type ActionEnv, analyze, describeAction, executeAction, targetCall } from './actions.js';
 import type { ReleaseEngineOptions } from './config.js';
 import type { EventInput } from './events.js';
 import type { Journal } from './journal.js';
@@ -101,9 +95,7 @@ export class RunScope {
           ? signal.reason
           : new AbortedError(`${phase} was cancelled: ${message(signal.reason)}`, { cause: signal.reason });
       }
-      const action = next.value;
-      // The engine checks what a strategy asks for before any target sees it.
-      checkAction(action, this.d.options.strategy.name);
+      const action = checkAction(next.value, { plugin: this.d.options.strategy.name });
       const key = `${keyPrefix}/${index}`;
       const recorded = this.d.journal.startedWith(key);
       if (

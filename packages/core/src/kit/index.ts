@@ -2,11 +2,14 @@
 // use these instead of copies.
 
 export {
+  checkAction,
   checkIdentifier,
   checkPoolName,
   checkReplicas,
+  checkText,
   checkVersion,
   checkWeights,
+  hasControl,
   type RuleContext,
   rules,
 } from '../rules.js';
@@ -16,3 +19,4 @@ export { type DeadlineOptions, withDeadline } from './deadline.js';
 export { type AtomicWriteOptions, fsyncDir, writeFileAtomic } from './fs.js';
 export { createMutex, type Mutex } from './mutex.js';
 export { currentProcess, isProcessAlive, type ProcessIdentity, processStartTime } from './process.js';
+export { escapeMarkdown, escapePromQLString, type MarkdownEscapeOptions } from './text.js';

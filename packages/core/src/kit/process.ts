@@ -17,14 +17,7 @@ export interface ProcessIdentity {
  * ```
  */
 export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) is in parentheses and may hold spaces: count from the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19];
-  } catch {
-    return undefined;
-  }
+  return statFields(pid)?.[19];
 }
 
 /** This process's identity. */
@@ -32,9 +25,21 @@ export function currentProcess(): ProcessIdentity {
   return { pid: process.pid, startTime: processStartTime(process.pid) };
 }
 
+/** The fields of `/proc/<pid>/stat` after the command name: [0] is the state, [19] the start time. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: count from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Whether a process on this host is still the one identified: the PID exists and, when a start time
- * was recorded and can be read, it matches (a recycled PID is a different process).
+ * Whether a process on this host is still the one identified: the PID exists, is not a zombie waiting
+ * to be reaped, and, when a start time was recorded and can be read, it matches (a recycled PID is a
+ * different process).
  *
  * @example
  * ```ts
@@ -48,7 +53,8 @@ export function isProcessAlive(identity: ProcessIdentity): boolean {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  if (identity.startTime === undefined) return true;
-  const now = processStartTime(identity.pid);
-  return now === undefined || now === identity.startTime;
+  const fields = statFields(identity.pid);
+  if (!fields) return true;
+  if (fields[0] === 'Z' || fields[0] === 'X') return false;
+  return identity.startTime === undefined || fields[19] === identity.startTime;
 }

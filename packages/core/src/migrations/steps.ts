@@ -1,6 +1,7 @@
 import type { JsonValue } from 'type-fest';
 import { ConfigInvalidError, MigrationFailedError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { checkIdentifier } from '../rules.js';
 
 /**
  * What a migration step receives when it is applied.
@@ -70,15 +71,12 @@ export function isStepsRecord(value: unknown): value is MigrationStepsRecord {
   );
 }
 
-const stepName = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
 /** Checks the engine's catalog: names valid and unique, apply and undo present. */
 export function checkCatalog(steps: readonly MigrationStep[]): void {
   if (!Array.isArray(steps)) throw new ConfigInvalidError('migrations must be an array of steps');
   const seen = new Set<string>();
   for (const s of steps) {
-    if (!s || typeof s.name !== 'string' || !stepName.test(s.name))
-      throw new ConfigInvalidError(`migration step name ${JSON.stringify(s?.name)} is not valid`);
+    checkIdentifier(s?.name, 'migration step name');
     if (typeof s.apply !== 'function' || typeof s.undo !== 'function')
       throw new ConfigInvalidError(`migration step ${s.name} needs apply and undo functions`);
     if (seen.has(s.name)) throw new ConfigInvalidError(`two migration steps are named ${s.name}`);

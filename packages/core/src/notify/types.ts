@@ -17,6 +17,12 @@ import type { ReleaseEvent, ReleaseEventType } from '../events/types.js';
  */
 export interface Notifier {
   readonly name: string;
+  /**
+   * The credentials this notifier holds (webhook URLs, tokens, routing keys, signing secrets): the
+   * engine's redactor learns them, so they never reach logs, events, errors or the journal.
+   * @default []
+   */
+  readonly secrets?: ReadonlyArray<string>;
   /** Event types this notifier wants; default every type. */
   readonly events?: ReadonlyArray<ReleaseEventType>;
   /** Delivers one event. Throwing a retryable error asks the engine to retry. */

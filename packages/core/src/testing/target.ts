@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ReleaseError } from '../errors.js';
+import { rules } from '../rules.js';
 import type { PoolState, Target, Weights } from '../target/types.js';
 
 /** What {@link testTarget} needs for one test: a target over fresh, empty state. */
@@ -130,6 +131,76 @@ export function testTarget(options: TargetSuiteOptions): void {
       expect(await codeOf(target.provision({ pool: 'p', version: '', replicas }))).toBe('CG_CONFIG_INVALID');
       expect((await target.describe()).pools).toEqual([]);
     });
+
+    it('refuses hostile pool names, versions and replica counts with CG_CONFIG_INVALID before any side effect', {
+      timeout,
+    }, async () => {
+      const { target, version } = await fresh();
+      const v1 = version('v1');
+      const badVersions = [
+        '../../etc',
+        'v1\nuser root;',
+        'v1;rm -rf /',
+        'v1 }',
+        '$(id)',
+        '/abs/path',
+        'x'.repeat(rules.versionMaxLength + 1),
+      ];
+      for (const bad of badVersions) {
+        expect(
+          await codeOf(target.provision({ pool: 'p', version: bad, replicas })),
+          JSON.stringify(bad),
+        ).toBe('CG_CONFIG_INVALID');
+      }
+      const badPools = [
+        '../etc',
+        'a/b',
+        'a b',
+        'a;b',
+        'p}',
+        '$host',
+        'p\nq',
+        '',
+        'x'.repeat(rules.poolNameMaxLength + 1),
+      ];
+      for (const bad of badPools) {
+        expect(
+          await codeOf(target.provision({ pool: bad, version: v1, replicas })),
+          JSON.stringify(bad),
+        ).toBe('CG_CONFIG_INVALID');
+        expect(await codeOf(target.retire(bad)), JSON.stringify(bad)).toBe('CG_CONFIG_INVALID');
+        if (canRoute)
+          expect(await codeOf(route(target)({ [bad]: 100 })), JSON.stringify(bad)).toBe('CG_CONFIG_INVALID');
+      }
+      for (const bad of [rules.replicasMax + 1, Number.POSITIVE_INFINITY, '2' as unknown as number]) {
+        expect(await codeOf(target.provision({ pool: 'p', version: v1, replicas: bad })), String(bad)).toBe(
+          'CG_CONFIG_INVALID',
+        );
+      }
+      expect((await target.describe()).pools).toEqual([]);
+    });
+
+    if (canRoute) {
+      it('a pool with weight cannot be retired; once its weight is routed away (or to maintenance) it can', {
+        timeout,
+      }, async () => {
+        const { target, version } = await fresh();
+        await target.provision({ pool: 'blue', version: version('v1'), replicas });
+        await target.provision({ pool: 'green', version: version('v2'), replicas });
+        await route(target)({ blue: 50, green: 50 });
+        expect(await codeOf(target.retire('blue'))).toBe('CG_TARGET_FAILED');
+        expect(await codeOf(target.provision({ pool: 'blue', version: version('v1'), replicas: 0 }))).toBe(
+          'CG_TARGET_FAILED',
+        );
+        expect(byName((await target.describe()).pools).blue).toMatchObject({ ready: replicas, weight: 50 });
+        await route(target)({ green: 100 });
+        await target.retire('blue');
+        expect((await target.describe()).pools.map((p) => p.name)).toEqual(['green']);
+        await route(target)({});
+        await target.retire('green');
+        expect((await target.describe()).pools).toEqual([]);
+      });
+    }
 
     if (canRoute) {
       it('routes by weight, gives unnamed pools 0, and describe reports the weights', {

@@ -2,15 +2,54 @@
 export const REDACTED = '[REDACTED]';
 
 const secretKey =
-  /(secret|token|password|passwd|api[-_]?key|authorization|routing[-_]?key|webhook[-_]?url|signing[-_]?key|cookie)/i;
+  /(secret|token|password|passwd|api[-_]?key|authorization|routing[-_]?key|webhook[-_]?url|signing[-_]?key|cookie|credential|private[-_]?key|access[-_]?key)/i;
 
-// Values that are secrets whatever key holds them: bearer tokens, URLs with credentials, known webhook hosts.
-const secretPatterns: RegExp[] = [
-  /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{4,}/g,
-  /\b([a-z][a-z0-9+.-]*:\/\/)[^/\s:@]+:[^/\s@]+@/gi,
-  /https:\/\/hooks\.slack\.com\/[^\s"')]+/gi,
-  /https:\/\/(?:discord(?:app)?\.com)\/api\/webhooks\/[^\s"')]+/gi,
-  /https:\/\/[a-z0-9.-]+\.(?:webhook\.office\.com|logic\.azure\.com|environment\.api\.powerplatform\.com)[^\s"')]*/gi,
+/** A credential recognised by its shape, whatever key or text holds it. `keep` is the part left visible. */
+interface Shape {
+  pattern: RegExp;
+  /** Builds the replacement from the match's groups; default: the whole match becomes {@link REDACTED}. */
+  keep?: (...groups: string[]) => string;
+}
+
+// Credentials by shape: what a plugin, an upstream's error or an operator's `--reason` may carry
+// without anyone declaring it a secret.
+const shapes: Shape[] = [
+  // PEM private keys, whole.
+  { pattern: /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g },
+  // `Authorization: <scheme> <value>` headers and bare `Bearer`/`Basic` values.
+  {
+    pattern:
+      /\b((?:proxy-)?authorization"?\s*[:=]\s*"?)(?:(Bearer|Basic|Token|Digest|Negotiate)\s+)?[^\s",;]+/gi,
+    keep: (head, scheme) => `${head}${scheme ? `${scheme} ` : ''}${REDACTED}`,
+  },
+  { pattern: /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{4,}/g, keep: (scheme) => `${scheme} ${REDACTED}` },
+  // Credentials in URLs: `postgres://user:pass@host` keeps the scheme and host.
+  { pattern: /\b([a-z][a-z0-9+.-]*:\/\/)[^/\s:@]+:[^/\s@]+@/gi, keep: (scheme) => `${scheme}${REDACTED}@` },
+  // `password=`, `aws_secret_access_key = `, `"token": "..."` in query strings, connection strings, INI and JSON text
+  // (not a dotted name such as the check `auth.api_key: accepted`).
+  {
+    pattern:
+      /(?<![\w.-])((?:aws_)?secret(?:_access)?_key|secret|password|passwd|pwd|token|access_token|refresh_token|api[_-]?key|client_secret|routing_key|private_key|sig|signature)("?\s*[=:]\s*"?)(?!\[REDACTED\])[^\s&"',;}]{3,}/gi,
+    keep: (key, sep) => `${key}${sep}${REDACTED}`,
+  },
+  // Slack tokens (bot, user, app, refresh, config).
+  { pattern: /\bxox[abprse]-[A-Za-z0-9-]{8,}/g },
+  { pattern: /\bxapp-[A-Za-z0-9-]{8,}/g },
+  // AWS access key ids.
+  { pattern: /\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b/g },
+  // GitHub and npm tokens.
+  { pattern: /\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|npm_[A-Za-z0-9]{30,})\b/g },
+  // JWTs: three base64url parts, the first a JSON header.
+  { pattern: /\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*/g },
+  // Webhook URLs whose path is the credential (Slack, Discord, Teams / Power Automate).
+  { pattern: /https:\/\/hooks\.slack\.com\/[^\s"')]+/gi },
+  { pattern: /https:\/\/(?:discord(?:app)?\.com)\/api\/webhooks\/[^\s"')]+/gi },
+  {
+    pattern:
+      /https:\/\/[a-z0-9.-]+\.(?:webhook\.office\.com|logic\.azure\.com|environment\.api\.powerplatform\.com)[^\s"')]*/gi,
+  },
+  // PagerDuty routing and integration keys: 32 letters and digits, at least one digit.
+  { pattern: /\b(?=[A-Za-z]{0,31}\d)[A-Za-z0-9]{32}\b/g },
 ];
 
 /** Replaces secrets in strings and JSON-like values. */
@@ -24,13 +63,28 @@ export interface Redactor {
 }
 
 /**
- * Makes a redactor for known secret values plus the patterns every log line should hide
- * (bearer tokens, credentials in URLs, Slack/Discord/Teams webhook URLs, keys named like secrets).
+ * Makes a redactor for known secret values plus credentials recognised by their shape: bearer tokens
+ * and `Authorization:` values, credentials in URLs (`postgres://user:pass@`), `password=` and
+ * `aws_secret_access_key=` pairs, Slack tokens (`xoxb-...`), AWS access key ids (`AKIA...`), GitHub
+ * and npm tokens, JWTs, PEM private keys, PagerDuty routing keys, Slack/Discord/Teams webhook URLs,
+ * and values under keys named like secrets. A literal secret is also hidden URL-encoded and
+ * JSON-escaped. The engine, the CLI, reports and `@codegraph/notify` all use this one redactor.
+ *
+ * @example
+ * ```ts
+ * const redactor = createRedactor([process.env.API_KEY])
+ * redactor.string('GET /x failed: Authorization: Bearer abc.def') // 'GET /x failed: Authorization: Bearer [REDACTED]'
+ * redactor.value({ password: 'hunter2', note: 'ok' })             // { password: '[REDACTED]', note: 'ok' }
+ * ```
  */
 export function createRedactor(secrets: ReadonlyArray<string | undefined> = []): Redactor {
   const literals = new Set<string>();
   const add = (...values: ReadonlyArray<string | undefined>) => {
-    for (const v of values) if (v && v.length >= 4) literals.add(v);
+    for (const v of values) {
+      if (typeof v !== 'string' || v.length < 4) continue;
+      // The forms a secret takes inside a URL or a JSON document.
+      for (const form of [v, encodeURIComponent(v), JSON.stringify(v).slice(1, -1)]) literals.add(form);
+    }
   };
   add(...secrets);
 
@@ -40,14 +94,12 @@ export function createRedactor(secrets: ReadonlyArray<string | undefined> = []):
     for (const s of [...literals].sort((a, b) => b.length - a.length)) {
       if (out.includes(s)) out = out.split(s).join(REDACTED);
     }
-    for (const pattern of secretPatterns) {
-      out = out.replace(pattern, (_match, p1: string | undefined) =>
-        p1 && /:\/\/$/.test(p1)
-          ? `${p1}${REDACTED}@`
-          : p1 && /^(Bearer|Basic)$/i.test(p1)
-            ? `${p1} ${REDACTED}`
-            : REDACTED,
-      );
+    for (const { pattern, keep } of shapes) {
+      out = out.replace(pattern, (...args: unknown[]) => {
+        if (!keep) return REDACTED;
+        const groups = args.slice(1, -2).map((g) => (typeof g === 'string' ? g : ''));
+        return keep(...groups);
+      });
     }
     return out;
   };

@@ -11,6 +11,7 @@ import {
   type Severity,
   silentLogger,
 } from '@codegraph/release-core';
+import { createRedactor } from '@codegraph/release-core/kit';
 import type { Dispatcher } from 'undici';
 import {
   type Notice,
@@ -22,7 +23,7 @@ import {
 } from '../templates.js';
 import { type DeliveryPolicy, type PostRequest, type PostResult, post, sanitize } from './http.js';
 import { dedupWindow, deliveryQueue } from './queue.js';
-import { describeUrl, type Redact, redactor, urlSecrets } from './redact.js';
+import { describeUrl, type Redact, urlSecrets } from './redact.js';
 
 /**
  * Options every destination accepts: routing, templates, dedup and delivery.
@@ -92,6 +93,8 @@ export interface DestinationSpec {
 export interface Destination {
   name: string;
   events: ReadonlyArray<ReleaseEventType> | undefined;
+  /** The credentials this destination holds, for the engine's redactor. */
+  secrets: string[];
   redact: Redact;
   notify(event: ReleaseEvent, ctx?: OperationContext): Promise<void>;
   close(): Promise<void>;
@@ -150,7 +153,9 @@ export function destination(spec: DestinationSpec): Destination {
   const o = spec.options;
   checkNumbers(spec.system, o);
   const name = o.name ?? spec.system;
-  const redact = redactor(spec.secrets);
+  const secrets = spec.secrets.filter((x): x is string => typeof x === 'string' && x.length >= 4);
+  const redactor = createRedactor(secrets);
+  const redact: Redact = (text) => redactor.string(text);
   const kinds = new Set<NoticeKind>(o.notices ?? noticeKinds);
   for (const kind of kinds) {
     if (!noticeKinds.includes(kind)) {
@@ -238,6 +243,7 @@ export function destination(spec: DestinationSpec): Destination {
   return {
     name,
     events: o.events,
+    secrets,
     redact,
     notify,
     async close() {
@@ -281,7 +287,13 @@ function messageOf(err: unknown): string {
 
 /** The {@link Notifier} face of a destination. */
 export function asNotifier(d: Destination): Notifier {
-  return { name: d.name, ...(d.events ? { events: d.events } : {}), notify: d.notify, close: d.close };
+  return {
+    name: d.name,
+    ...(d.events ? { events: d.events } : {}),
+    secrets: d.secrets,
+    notify: d.notify,
+    close: d.close,
+  };
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   ReleaseError,
   TimeoutError,
 } from '@codegraph/release-core';
+import { sleep as kitSleep } from '@codegraph/release-core/kit';
 import pRetry, { AbortError } from 'p-retry';
 import { type Dispatcher, request } from 'undici';
 import type { Redact } from './redact.js';
@@ -231,18 +232,8 @@ export function sanitize(err: unknown, redact: Redact): ReleaseError {
   return copy;
 }
 
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+/** Core's abortable sleep, rejecting with the signal's own reason (a deadline's `TimeoutError` stays one). */
+export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  kitSleep(ms, signal).catch((err: unknown) => {
+    throw signal?.aborted ? signal.reason : err;
   });
-}

@@ -1,27 +1,7 @@
-const MARK = '[redacted]';
+import { REDACTED } from '@codegraph/release-core/kit';
 
-/** Replaces every known secret in a text. Built once per destination from its secrets. */
+/** Hides secrets in a text: core's one redactor (declared secrets plus credentials by shape). */
 export type Redact = (text: string) => string;
-
-/**
- * Builds a redactor for the given secrets. Longer secrets are replaced first so that a secret that
- * contains another (a URL and its path) leaves no fragment behind. Encoded forms are covered too.
- */
-export function redactor(secrets: ReadonlyArray<string | undefined>): Redact {
-  const all = new Set<string>();
-  for (const secret of secrets) {
-    if (!secret || secret.length < 6) continue;
-    all.add(secret);
-    all.add(encodeURIComponent(secret));
-    all.add(JSON.stringify(secret).slice(1, -1));
-  }
-  const sorted = [...all].sort((a, b) => b.length - a.length);
-  return (text) => {
-    let out = text;
-    for (const secret of sorted) out = out.split(secret).join(MARK);
-    return out;
-  };
-}
 
 /**
  * The secret parts of a webhook URL: the whole URL, its path and query, and every path segment or
@@ -39,9 +19,9 @@ export function urlSecrets(url: URL): string[] {
   return parts;
 }
 
-/** A URL safe to show: scheme and host only, e.g. `https://hooks.slack.com/[redacted]`. */
+/** A URL safe to show: scheme and host only, e.g. `https://hooks.slack.com/[REDACTED]`. */
 export function describeUrl(url: URL): string {
-  return `${url.protocol}//${url.host}/${MARK}`;
+  return `${url.protocol}//${url.host}/${REDACTED}`;
 }
 
 function decodeURIComponentSafe(text: string): string {

@@ -1,5 +1,3 @@
-import type { Notice } from '../templates.js';
-
 const ELLIPSIS = '…';
 
 /**
@@ -47,14 +45,4 @@ export function formatDuration(ms: number): string {
   const m = Math.floor((s % 3600) / 60);
   const rest = s % 60;
   return [h ? `${h}h` : '', m ? `${m}m` : '', rest ? `${rest}s` : ''].filter(Boolean).join(' ');
-}
-
-/** The notice as plain text in the runbook's layout (title, `Label: value` lines, list, footer). */
-export function noticeText(notice: Notice): string {
-  const lines = [notice.title, notice.text, ...notice.fields.map((f) => `${f.label}: ${f.value}`)];
-  if (notice.list && notice.list.items.length > 0) {
-    lines.push(`${notice.list.title}:`, ...notice.list.items.map((item) => `- ${item}`));
-  }
-  if (notice.footer) lines.push(notice.footer);
-  return lines.join('\n');
 }

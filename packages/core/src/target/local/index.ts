@@ -1,5 +1,7 @@
 import type { OperationContext } from '../../context.js';
 import { ConfigInvalidError, TargetOperationError, throwIfAborted } from '../../errors.js';
+import { createMutex } from '../../kit/mutex.js';
+import { checkWeights } from '../../rules.js';
 import type { PoolState, PoolTraffic, ProvisionRequest, Target, TargetState, Weights } from '../types.js';
 import { checkPool, checkProvision, type LocalTargetOptions, resolveOptions } from './options.js';
 import { isAlive, stopProcess } from './processes.js';
@@ -86,12 +88,8 @@ export function localTarget(options: LocalTargetOptions): LocalTarget {
   const proxyOpts = { host, proxyPort: opts.proxyPort, timeoutMs: Math.max(opts.readyTimeoutMs, 15_000) };
 
   // One operation at a time per instance: each reads, changes and writes the whole state.
-  let queue: Promise<unknown> = Promise.resolve();
-  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = queue.then(fn, fn);
-    queue = run.catch(() => {});
-    return run;
-  };
+  const mutex = createMutex();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => mutex.run(fn);
 
   const ready = async (r: ReplicaRecord, signal?: AbortSignal) =>
     isAlive(r) && (await control.healthy(`${url(r)}${opts.healthPath}`, signal, probeTimeoutMs));
@@ -225,30 +223,8 @@ export function localTarget(options: LocalTargetOptions): LocalTarget {
   }
 
   async function route(weights: Weights, ctx: OperationContext = {}): Promise<void> {
-    if (typeof weights !== 'object' || weights === null || Array.isArray(weights)) {
-      throw new ConfigInvalidError(`${name}: weights must be an object like { stable: 90, canary: 10 }`, {
-        plugin: name,
-      });
-    }
-    let sum = 0;
-    for (const [pool, w] of Object.entries(weights)) {
-      checkPool(pool);
-      if (!Number.isInteger(w) || w < 0 || w > 100) {
-        throw new ConfigInvalidError(`${name}: weight of ${pool} must be an integer 0..100, got ${w}`, {
-          plugin: name,
-        });
-      }
-      sum += w;
-    }
-    // `{}` is maintenance: no pool takes traffic and the proxy answers 503 (a recovery's stop).
-    const maintenance = Object.keys(weights).length === 0;
-    if (sum !== 100 && !maintenance)
-      throw new ConfigInvalidError(
-        `${name}: weights must sum to 100 (or be {} for maintenance), got ${sum}`,
-        {
-          plugin: name,
-        },
-      );
+    // Core's rule: whole percentages adding up to 100, or `{}` for maintenance (the proxy answers 503).
+    checkWeights(weights, `${name}: weights`, { plugin: name });
     const { signal } = ctx;
     return exclusive(async () => {
       throwIfAborted(signal, 'routing');

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { ConfigInvalidError } from '../../errors.js';
+import { checkPoolName, checkReplicas, checkText, checkVersion } from '../../rules.js';
 
 /**
  * What {@link LocalTargetOptions.command} receives for each replica it must start.
@@ -40,8 +41,11 @@ export interface ReplicaCommand {
   command: string;
   /** @default [] */
   args?: string[];
-  /** Added to this process's environment (values are redacted from error messages). @default {} */
-  env?: Record<string, string>;
+  /**
+   * Added to this process's environment (values are redacted from error messages); `undefined` values
+   * are left out, so `{ API_KEY: process.env.API_KEY }` works. @default {}
+   */
+  env?: Record<string, string | undefined>;
   /** @default the engine's working directory */
   cwd?: string;
 }
@@ -98,9 +102,6 @@ export type ResolvedOptions = Required<LocalTargetOptions>;
 
 const known = new Set(['stateDir', 'command', ...Object.keys(localTargetDefaults)]);
 
-/** Pool names end up in file names and metric labels: keep them to a safe alphabet. */
-export const poolNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-
 function fail(message: string): never {
   throw new ConfigInvalidError(`localTarget: ${message}`);
 }
@@ -126,7 +127,7 @@ export function resolveOptions(options: LocalTargetOptions): ResolvedOptions {
       'host must be an IPv4 loopback address (127.x.x.x or localhost): replicas are not meant to be reachable from outside',
     );
   }
-  if (typeof o.name !== 'string' || o.name === '') fail('name must be a non-empty string');
+  checkText(o.name, 'localTarget: name', { max: 128 });
   return { ...o, stateDir: path.resolve(o.stateDir) };
 }
 
@@ -134,7 +135,7 @@ export function resolveOptions(options: LocalTargetOptions): ResolvedOptions {
 export function checkCommand(
   spec: unknown,
   pool: string,
-): Required<Omit<ReplicaCommand, 'cwd'>> & { cwd?: string } {
+): Required<Omit<ReplicaCommand, 'cwd' | 'env'>> & { env: Record<string, string>; cwd?: string } {
   const where = `command() for pool ${pool}`;
   if (typeof spec !== 'object' || spec === null) fail(`${where} must return { command, args?, env?, cwd? }`);
   const s = spec as Record<string, unknown>;
@@ -142,10 +143,15 @@ export function checkCommand(
   const args = s.args ?? [];
   if (!Array.isArray(args) || !args.every((a) => typeof a === 'string'))
     fail(`${where}: args must be strings`);
-  const env = s.env ?? {};
-  if (typeof env !== 'object' || env === null || !Object.values(env).every((v) => typeof v === 'string')) {
+  const given = s.env ?? {};
+  if (
+    typeof given !== 'object' ||
+    given === null ||
+    !Object.values(given).every((v) => typeof v === 'string' || v === undefined)
+  ) {
     fail(`${where}: env values must be strings`);
   }
+  const env = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   if (s.cwd !== undefined && typeof s.cwd !== 'string') fail(`${where}: cwd must be a string`);
   return {
     command: s.command,
@@ -155,19 +161,20 @@ export function checkCommand(
   };
 }
 
-/** Checks a provision request; throws {@link ConfigInvalidError}. */
+const ctx = { plugin: 'local' };
+
+/**
+ * Checks a provision request with core's rules (a pool name, a version that cannot name a path or a
+ * command, 0 to `rules.replicasMax` replicas); throws {@link ConfigInvalidError} before anything happens.
+ */
 export function checkProvision(request: { pool: unknown; version: unknown; replicas: unknown }): void {
   if (typeof request !== 'object' || request === null) fail('provision needs { pool, version, replicas }');
   checkPool(request.pool);
-  if (typeof request.version !== 'string' || request.version === '' || request.version.length > 128) {
-    fail('version must be a non-empty string of at most 128 characters');
-  }
-  if (!isInt(request.replicas, 0, 64))
-    fail(`replicas must be an integer between 0 and 64, got ${String(request.replicas)}`);
+  checkVersion(request.version, 'localTarget: version', ctx);
+  checkReplicas(request.replicas, 'localTarget: replicas', { ...ctx, min: 0 });
 }
 
+/** Checks a pool name with core's rules. */
 export function checkPool(pool: unknown): asserts pool is string {
-  if (typeof pool !== 'string' || !poolNamePattern.test(pool)) {
-    fail(`pool name must match ${poolNamePattern}, got ${JSON.stringify(pool)}`);
-  }
+  checkPoolName(pool, 'localTarget: pool name', ctx);
 }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import net from 'node:net';
+import { isProcessAlive, processStartTime } from '../../kit/process.js';
 import { sleep } from '../../util/time.js';
 
 /** A process the local target started, as recorded in the state directory. */
@@ -82,8 +83,8 @@ export function groupListensOn(pgid: number, port: number): boolean | undefined 
 
 /** Start time of a live process, when the platform tells it (Linux). */
 export function startTicksOf(pid: number): number | undefined {
-  const fields = stat(pid);
-  return fields ? Number(fields[19]) : undefined;
+  const t = processStartTime(pid);
+  return t === undefined ? undefined : Number(t);
 }
 
 /**
@@ -91,15 +92,10 @@ export function startTicksOf(pid: number): number | undefined {
  * (where the platform tells) started when the record says, so a recycled PID is not mistaken for it.
  */
 export function isAlive(record: ProcessRecord): boolean {
-  try {
-    process.kill(record.pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  const fields = stat(record.pid);
-  if (!fields) return true;
-  if (fields[0] === 'Z' || fields[0] === 'X') return false;
-  return record.startTicks === undefined || Number(fields[19]) === record.startTicks;
+  return isProcessAlive({
+    pid: record.pid,
+    startTime: record.startTicks === undefined ? undefined : String(record.startTicks),
+  });
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

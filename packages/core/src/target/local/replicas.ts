@@ -1,4 +1,5 @@
 import { TargetOperationError } from '../../errors.js';
+import { createRedactor } from '../../util/redact.js';
 import { checkCommand, type ResolvedOptions } from './options.js';
 import {
   delay,
@@ -57,14 +58,9 @@ export async function planReplicas(
   return planned;
 }
 
-/** Hides the values of the replica's extra environment (API keys...) in text shown to users. */
-function redact(text: string, env: Record<string, string>): string {
-  let out = text;
-  for (const value of Object.values(env).sort((a, b) => b.length - a.length)) {
-    if (value.length >= 4) out = out.split(value).join('[REDACTED]');
-  }
-  return out;
-}
+/** Hides the values of the replica's extra environment (API keys...) and credentials by shape: core's redactor. */
+const redact = (text: string, env: Record<string, string>): string =>
+  createRedactor(Object.values(env)).string(text);
 
 /**
  * Starts one planned replica and waits until its health check answers 200. `onSpawned` records the

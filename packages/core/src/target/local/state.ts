@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { TargetOperationError, TargetUnavailableError } from '../../errors.js';
+import { writeFileAtomic } from '../../kit/fs.js';
 import { delay, isAlive, type ProcessRecord } from './processes.js';
 
 /** One replica as recorded in `pools.json`. */
@@ -67,12 +67,9 @@ export class StateDir {
     }
   }
 
-  /** Writes a temp file and renames it, so a crash never leaves a half-written record. */
+  /** Writes atomically (core's kit), so a crash or a full disk never leaves a half-written record. */
   private async write(name: string, value: unknown, mode = 0o644): Promise<void> {
-    const file = path.join(this.dir, name);
-    const tmp = `${file}.${process.pid}.${randomUUID()}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode });
-    await rename(tmp, file);
+    await writeFileAtomic(path.join(this.dir, name), `${JSON.stringify(value, null, 2)}\n`, { mode });
   }
 
   pools(): Promise<Record<string, PoolRecord>> {

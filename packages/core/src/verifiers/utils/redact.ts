@@ -1,13 +1,9 @@
-/** The text secrets are replaced with. */
-export const REDACTED = '[REDACTED]';
+import { createRedactor, REDACTED } from '../../util/redact.js';
 
-/** Returns a function that replaces every occurrence of each secret (of 4+ characters) in a text. */
+export { REDACTED };
+
+/** Returns a function that hides each secret (of 4+ characters) and credentials by shape: core's one redactor. */
 export function redactor(secrets: ReadonlyArray<string | undefined>): (text: string) => string {
-  const list = secrets.filter((s): s is string => typeof s === 'string' && s.length >= 4);
-  if (list.length === 0) return (text) => text;
-  return (text) => {
-    let out = text;
-    for (const s of list) out = out.split(s).join(REDACTED);
-    return out;
-  };
+  const r = createRedactor(secrets);
+  return (text) => r.string(text);
 }
