@@ -2,9 +2,12 @@ export {
   type BlobIoOptions,
   type BlobStore,
   type BlobWrite,
-  type LocalBlobStoreOptions,
-  localBlobStore,
+  checkedBlob,
+  type DocWriteOptions,
+  missingBlob,
 } from './blob-store.js';
+export type { ImportLimits } from './bundle.js';
+export { type LocalBlobStoreOptions, localBlobStore } from './local-store.js';
 export type { BackupManifest, ManifestFile } from './manifest.js';
 export type { BackupProgress, RocksdbBackupOptions } from './options.js';
 export { type RocksdbBackup, type RocksdbRestoreResult, rocksdbBackup } from './provider.js';
@@ -28,3 +31,4 @@ export {
   stoppedDatabase,
 } from './sources.js';
 export { type LockHolder, lockHolder } from './utils/lock.js';
+export type { CopiesVerification } from './verify.js';

@@ -6,7 +6,7 @@ import { BackupCorruptError, ConfigInvalidError, ReleaseError } from '@codegraph
 import type { BlobStore } from './blob-store.js';
 import type { BackupManifest } from './manifest.js';
 import { hashBlob, type IoOptions, materialize } from './materialize.js';
-import { runTool } from './sources.js';
+import { streamTool } from './tool.js';
 import { mapLimit } from './utils/fs.js';
 
 type Problem = BackupVerification['problems'][number];
@@ -19,6 +19,46 @@ export const VERIFY_LEVELS: readonly VerifyLevel[] = ['presence', 'checksum', 's
  * `scan` (checksum, then a full read of the database with `ldb scan` opened as a secondary instance, which
  * catches corruption the source database already had when it was backed up).
  */
+/**
+ * A verification of a backup kept in several copies ({@link BlobStore.copies}, e.g. local and offsite):
+ * each copy is checked on its own and reported; the backup is ok only when every copy is.
+ *
+ * @example
+ * ```ts
+ * const v = await backup.verify(id) // v.copies: [{ location: '/backups', ok: true }, { location: 's3://…', ok: false, problems }]
+ * ```
+ */
+export interface CopiesVerification extends BackupVerification {
+  copies?: Array<{ location: string; ok: boolean; problems: Problem[] }>;
+}
+
+/** Verifies a backup in its store, and in each copy of a replicated store. */
+export async function verifyBackup(
+  store: BlobStore,
+  manifest: BackupManifest,
+  level: VerifyLevel,
+  io: IoOptions & { ldb: string },
+): Promise<CopiesVerification> {
+  const copies = store.copies?.() ?? [];
+  if (copies.length === 0) return verifyManifest(store, manifest, level, io);
+  const blobLevel = level === 'scan' ? 'checksum' : level;
+  const reports: NonNullable<CopiesVerification['copies']> = [];
+  for (const copy of copies) {
+    const r = await verifyManifest(copy, manifest, blobLevel, io);
+    reports.push({ location: copy.location, ok: r.ok, problems: r.problems });
+  }
+  const problems = reports.flatMap((r) =>
+    r.problems.map((p) => ({ ...p, detail: `${r.location}: ${p.detail}` })),
+  );
+  // The database scan reads through the replicated store, which takes each blob from a good copy.
+  if (level === 'scan' && reports.some((r) => r.ok)) {
+    const scan = await scanDatabase(store, manifest, io);
+    if (scan) problems.push(scan);
+  }
+  problems.sort((a, b) => a.path.localeCompare(b.path));
+  return { id: manifest.id, ok: problems.length === 0, level, problems, copies: reports };
+}
+
 export async function verifyManifest(
   store: BlobStore,
   manifest: BackupManifest,
@@ -89,7 +129,8 @@ async function scanDatabase(
     const db = join(work, 'db');
     // A secondary instance never writes into the database directory, so local blobs can be linked.
     await materialize(store, files, db, 'rocksdb/', { ...io, hardLink: true });
-    await runTool(
+    // The scan prints every key and value: streamed and discarded, never buffered (a database of any size).
+    await streamTool(
       io.ldb,
       [`--db=${db}`, `--secondary_path=${join(work, 'secondary')}`, '--hex', 'scan'],
       io.signal,

@@ -2,6 +2,7 @@ import type { BackupInfo, BackupProvider, BackupVerification, PruneResult } from
 import { expectTypeOf, test } from 'vitest';
 import {
   type BlobStore,
+  type CopiesVerification,
   localBlobStore,
   planRetention,
   type RetentionPlan,
@@ -15,7 +16,8 @@ test('rocksdbBackup is a BackupProvider with prune and bundles', () => {
   const backup = rocksdbBackup({ repository: '/backups', db: '/data/rocksdb' });
   expectTypeOf(backup).toMatchTypeOf<BackupProvider>();
   expectTypeOf(backup.list()).resolves.toEqualTypeOf<BackupInfo[]>();
-  expectTypeOf(backup.verify('id', { level: 'scan' })).resolves.toEqualTypeOf<BackupVerification>();
+  expectTypeOf(backup.verify('id', { level: 'scan' })).resolves.toMatchTypeOf<BackupVerification>();
+  expectTypeOf(backup.verify('id')).resolves.toEqualTypeOf<CopiesVerification>();
   expectTypeOf(backup.restore({ id: 'x' })).resolves.toEqualTypeOf<RocksdbRestoreResult>();
   expectTypeOf(backup.prune({ keepLast: 3 })).resolves.toEqualTypeOf<PruneResult>();
   // @ts-expect-error: the level is one of presence, checksum, scan
