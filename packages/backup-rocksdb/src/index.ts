@@ -9,6 +9,12 @@ export {
 export type { ImportLimits } from './bundle.js';
 export { type LocalBlobStoreOptions, localBlobStore } from './local-store.js';
 export type { BackupManifest, ManifestFile } from './manifest.js';
+export {
+  type MirroredBlobStore,
+  type MirroredBlobStoreOptions,
+  type MirrorReport,
+  mirroredBlobStore,
+} from './mirrored-store.js';
 export type { BackupProgress, RocksdbBackupOptions } from './options.js';
 export { type RocksdbBackup, type RocksdbRestoreResult, rocksdbBackup } from './provider.js';
 export type { RestoredComponent } from './restore.js';

@@ -34,7 +34,7 @@ export async function copyAndHash(
   options: { signal?: AbortSignal | undefined; chunkSize?: number; mode?: number; fsync?: boolean } = {},
 ): Promise<Digest> {
   checkAbort(options.signal, `copying ${src}`);
-  return fileJob(
+  const { sha256, size } = await fileJob(
     {
       src,
       dst,
@@ -44,6 +44,7 @@ export async function copyAndHash(
     },
     options.signal,
   );
+  return { sha256, size };
 }
 
 /** Hashes a file in one streaming pass, on a worker thread. */
@@ -52,7 +53,11 @@ export async function hashFile(
   options: { signal?: AbortSignal | undefined; chunkSize?: number } = {},
 ): Promise<Digest> {
   checkAbort(options.signal, `hashing ${path}`);
-  return fileJob({ src: path, chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE }, options.signal);
+  const { sha256, size } = await fileJob(
+    { src: path, chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE },
+    options.signal,
+  );
+  return { sha256, size };
 }
 
 /**
