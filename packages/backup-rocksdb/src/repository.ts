@@ -26,7 +26,7 @@ const verificationKey = (id: string) => `backups/${id}/verification.json`;
 export interface DamagedBackup {
   id: string;
   reason: string;
-  /** Every digest-like string of the raw manifest: garbage collection keeps these blobs. */
+  /** Every digest-like string of its manifest and SHA256SUMS: garbage collection keeps these blobs. */
   protects: string[];
 }
 
@@ -74,10 +74,10 @@ export async function listManifests(
       const reason =
         err instanceof BackupCorruptError ? String(err.details?.['reason'] ?? err.message) : String(err);
       logger?.warn('backup-rocksdb: a backup is damaged', { id, reason });
-      const protects =
-        Buffer.from(data)
-          .toString('latin1')
-          .match(/[0-9a-f]{64}/g) ?? [];
+      // Whatever the manifest and SHA256SUMS still name keeps its blob: the backup may be repaired.
+      const sums = (await store.readDoc(sumsKey(id)).catch(() => undefined)) ?? new Uint8Array();
+      const text = `${Buffer.from(data).toString('latin1')}\n${Buffer.from(sums).toString('latin1')}`;
+      const protects = text.match(/[0-9a-f]{64}/g) ?? [];
       damaged.push({ id, reason, protects });
     }
   }
