@@ -84,19 +84,21 @@ async function createBackup(
 ): Promise<BackupInfo> {
   checkRequest(request);
   const logger = ctx.logger ?? o.logger;
-  for (const [name, dir] of Object.entries(o.extras)) {
-    if (!(await lstatOrUndefined(dir))?.isDirectory()) {
-      throw new ConfigInvalidError(`extra ${name}: ${dir} is not a directory`, { plugin: 'backup-rocksdb' });
-    }
-    // Refuses links and special files now, before the service is asked to pause or checkpoint.
-    await walkFiles(dir);
-  }
   checkAbort(ctx.signal, 'backup');
   const release = await o.store.lock();
   try {
     await o.store.cleanTemporary();
     // Never back up a database that an interrupted restore left half swapped: finish that restore first.
     await recoverRestores(o.intent, { rocksdb: o.db, ...o.extras }, logger);
+    for (const [name, dir] of Object.entries(o.extras)) {
+      if (!(await lstatOrUndefined(dir))?.isDirectory()) {
+        throw new ConfigInvalidError(`extra ${name}: ${dir} is not a directory`, {
+          plugin: 'backup-rocksdb',
+        });
+      }
+      // Refuses links and special files now, before the service is asked to pause or checkpoint.
+      await walkFiles(dir);
+    }
     const key = await ensureKey(o.store);
     const previous = (await listManifests(o.store, logger)).manifests.at(-1);
     const hints = new Map((previous?.files ?? []).map((f) => [f.path, f]));
