@@ -144,7 +144,8 @@ async function reusable(
   io: { signal?: AbortSignal | undefined; chunkSize: number },
 ): Promise<boolean> {
   if ((await store.statBlob(before.sha256)) !== before.size) return false;
-  const local = store.localPath?.(before.sha256);
+  // A replicated store is compared through its primary's local file (a missing one reads as different).
+  const local = store.localPath?.(before.sha256) ?? store.copies?.()[0]?.localPath?.(before.sha256);
   if (local) {
     const r = await hashAndCompare(file.absolute, local, io);
     return r.same && r.sha256 === before.sha256;
