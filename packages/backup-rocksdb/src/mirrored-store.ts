@@ -85,6 +85,7 @@ export function mirroredBlobStore(
   const readBack = options.readBack ?? true;
   let report = emptyReport();
   let queue: Promise<void> = Promise.resolve();
+  let pending = 0;
 
   const copyBlob = async (sha256: string, size: number): Promise<void> => {
     if ((await secondary.statBlob(sha256)) === size) return;
@@ -148,7 +149,9 @@ export function mirroredBlobStore(
     }
   };
   const schedule = (): Promise<void> => {
-    queue = queue.then(syncAll, syncAll);
+    pending++;
+    const run = () => syncAll().finally(() => pending--);
+    queue = queue.then(run, run);
     return queue;
   };
   const take = (): MirrorReport => {
@@ -195,6 +198,7 @@ export function mirroredBlobStore(
       for await (const b of secondary.listBlobs()) if (!seen.has(b.sha256)) yield b;
     },
     async removeBlob(sha256) {
+      await queue; // never collect under a copy in progress
       await primary.removeBlob(sha256);
       await secondary.removeBlob(sha256);
     },
@@ -211,17 +215,16 @@ export function mirroredBlobStore(
       return [...all].sort();
     },
     async removeDoc(key) {
+      await queue;
       await primary.removeDoc(key);
       await secondary.removeDoc(key);
     },
-    async lock() {
-      const release = await primary.lock();
-      // Nothing is copied while the repository is locked by someone else (prune, restore).
-      await queue;
-      return release;
-    },
+    // A restore or a backup never waits for an offsite copy in progress; removals do (above).
+    lock: () => primary.lock(),
     async cleanTemporary() {
-      return (await primary.cleanTemporary()) + (await secondary.cleanTemporary());
+      // The secondary's leftovers are only cleaned when no copy is writing there.
+      const offsite = pending === 0 ? await secondary.cleanTemporary() : 0;
+      return (await primary.cleanTemporary()) + offsite;
     },
     async sync() {
       await schedule();

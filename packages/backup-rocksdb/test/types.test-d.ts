@@ -4,6 +4,8 @@ import {
   type BlobStore,
   type CopiesVerification,
   localBlobStore,
+  type MirrorReport,
+  mirroredBlobStore,
   planRetention,
   type RetentionPlan,
   type RocksdbRestoreResult,
@@ -28,6 +30,11 @@ test('rocksdbBackup is a BackupProvider with prune and bundles', () => {
 
 test('stores and sources are plain interfaces', () => {
   expectTypeOf(localBlobStore('/backups')).toEqualTypeOf<BlobStore>();
+  const mirror = mirroredBlobStore(localBlobStore('/backups'), localBlobStore('/mnt/offsite'));
+  expectTypeOf(mirror).toMatchTypeOf<BlobStore>();
+  expectTypeOf(mirror.settled()).resolves.toEqualTypeOf<MirrorReport>();
+  // @ts-expect-error: a private document is a flag, not a mode
+  void localBlobStore('/b').writeDoc('keys/k', 'x', { private: 0o600 });
   expectTypeOf(stoppedDatabase()).toEqualTypeOf<SnapshotSource>();
   expectTypeOf(planRetention([], { maxAgeMs: 1 })).toEqualTypeOf<RetentionPlan>();
 });
