@@ -75,7 +75,16 @@ const emptyReport = (): MirrorReport => ({
 const same = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
   a !== undefined && b !== undefined && Buffer.from(a).equals(Buffer.from(b));
 
-/** See {@link MirroredBlobStore}. */
+/**
+ * Makes a {@link MirroredBlobStore}: backups written locally, copied offsite in the background, read from the
+ * local copy with the offsite one as fallback.
+ *
+ * @example
+ * ```ts
+ * const store = mirroredBlobStore(localBlobStore('/opt/codegraph/backups'), localBlobStore('/mnt/nas/codegraph'))
+ * const backup = rocksdbBackup({ repository: store, db: '/opt/codegraph/data/rocksdb' })
+ * ```
+ */
 export function mirroredBlobStore(
   primary: BlobStore,
   secondary: BlobStore,

@@ -20,12 +20,14 @@ export const VERIFY_LEVELS: readonly VerifyLevel[] = ['presence', 'checksum', 's
  * catches corruption the source database already had when it was backed up).
  */
 /**
- * A verification of a backup kept in several copies ({@link BlobStore.copies}, e.g. local and offsite):
- * each copy is checked on its own and reported; the backup is ok only when every copy is.
+ * A verification of a backup kept in several copies ({@link BlobStore.copies}, e.g. local and offsite). Each
+ * copy is checked on its own and reported in `copies`; `ok` and `problems` say whether the backup can be
+ * restored intact, that is whether every file is good in at least one copy (a restore reads each blob from a
+ * copy that holds it intact).
  *
  * @example
  * ```ts
- * const v = await backup.verify(id) // v.copies: [{ location: '/backups', ok: true }, { location: 's3://…', ok: false, problems }]
+ * const v = await backup.verify(id) // v.copies: [{ location: '/backups', ok: false, problems }, { location: 's3://…', ok: true, problems: [] }]
  * ```
  */
 export interface CopiesVerification extends BackupVerification {
@@ -47,11 +49,17 @@ export async function verifyBackup(
     const r = await verifyManifest(copy, manifest, blobLevel, io);
     reports.push({ location: copy.location, ok: r.ok, problems: r.problems });
   }
-  const problems = reports.flatMap((r) =>
-    r.problems.map((p) => ({ ...p, detail: `${r.location}: ${p.detail}` })),
-  );
+  // A file is a problem of the backup only when no copy holds it intact.
+  const problems: Problem[] = [];
+  for (const first of reports[0]?.problems ?? []) {
+    const elsewhere = reports.slice(1).map((r) => r.problems.find((p) => p.path === first.path));
+    if (elsewhere.every((p) => p !== undefined)) {
+      const details = [first, ...elsewhere].map((p, i) => `${reports[i]?.location}: ${p?.detail}`);
+      problems.push({ ...first, detail: details.join('; ') });
+    }
+  }
   // The database scan reads through the replicated store, which takes each blob from a good copy.
-  if (level === 'scan' && reports.some((r) => r.ok)) {
+  if (level === 'scan' && problems.length === 0) {
     const scan = await scanDatabase(store, manifest, io);
     if (scan) problems.push(scan);
   }

@@ -28,6 +28,13 @@ describe('local + offsite: a mirrored repository over two stores', () => {
   let firstScan: string;
   let clock = Date.parse('2026-11-01T02:00:00Z');
 
+  async function codeOfRestore(target: string): Promise<string | undefined> {
+    const err = await rocksdbBackup({ repository: store, db: target })
+      .restore({ id: first })
+      .catch((e: unknown) => e);
+    return (err as { code?: string } | undefined)?.code;
+  }
+
   beforeAll(async () => {
     await requireTools('ldb', 'db_bench');
     root = await tmp('offsite');
@@ -72,8 +79,9 @@ describe('local + offsite: a mirrored repository over two stores', () => {
     await flipByte(blobFile(local, rotted.sha256), rotted.size >> 1);
     await rm(blobFile(local, lost.sha256), { force: true });
 
+    // Each copy is reported; the backup itself is still whole (every file is intact in one copy).
     const v = await backup.verify(first);
-    expect(v.ok).toBe(false);
+    expect(v).toMatchObject({ ok: true, problems: [] });
     expect(v.copies?.map((c) => [c.location, c.ok])).toEqual([
       [local, false],
       [offsite, true],
@@ -84,6 +92,17 @@ describe('local + offsite: a mirrored repository over two stores', () => {
         [lost.path, 'missing'],
       ].sort(),
     );
+
+    // A file damaged in both copies is a problem of the backup, named with each copy's finding.
+    await flipByte(blobFile(offsite, rotted.sha256), 0);
+    const both = await backup.verify(first);
+    expect(both.ok).toBe(false);
+    expect(both.problems).toEqual([
+      expect.objectContaining({ path: rotted.path, detail: expect.stringContaining(`${offsite}: `) }),
+    ]);
+    expect(await codeOfRestore(join(root, 'refused'))).toBe('CG_BACKUP_CORRUPT');
+    await flipByte(blobFile(offsite, rotted.sha256), 0);
+    await store.settled(); // starts the report afresh
 
     const target = join(root, 'restored');
     await rocksdbBackup({ repository: store, db: target }).restore({ id: first });
