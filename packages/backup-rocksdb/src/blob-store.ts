@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { BackupCorruptError } from '@codegraph/release-core';
+import { BackupCorruptError, ConfigInvalidError } from '@codegraph/release-core';
 import type { Digest } from './utils/fs.js';
 
 /**
@@ -102,6 +102,40 @@ export interface BlobStore {
 
 /** A blob's name: a lowercase hex SHA-256. */
 export const SHA256 = /^[0-9a-f]{64}$/;
+const DOC_KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+
+/**
+ * Checks a blob name before any I/O: a lowercase hex SHA-256, else {@link ConfigInvalidError}.
+ *
+ * @example
+ * ```ts
+ * const key = `${prefix}blobs/${checkBlobName(sha256)}`
+ * ```
+ */
+export function checkBlobName(sha256: string): string {
+  if (typeof sha256 !== 'string' || !SHA256.test(sha256)) {
+    throw new ConfigInvalidError(`not a sha256 digest: ${JSON.stringify(sha256)}`, {
+      plugin: 'backup-rocksdb',
+    });
+  }
+  return sha256;
+}
+
+/**
+ * Checks a document key before any I/O: `/`-separated segments of letters, digits, `.`, `_` and `-`, none of
+ * them `.` or `..`; else {@link ConfigInvalidError}.
+ *
+ * @example
+ * ```ts
+ * const objectKey = `${prefix}${checkDocKey('backups/20261125T184500123Z-1a2b3c4d5e6f/manifest.json')}`
+ * ```
+ */
+export function checkDocKey(key: string): string {
+  if (typeof key !== 'string' || !DOC_KEY.test(key) || key.split('/').some((p) => p === '.' || p === '..')) {
+    throw new ConfigInvalidError(`not a document key: ${JSON.stringify(key)}`, { plugin: 'backup-rocksdb' });
+  }
+  return key;
+}
 
 /**
  * The typed error of a blob that is not in a store.

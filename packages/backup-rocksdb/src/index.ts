@@ -2,6 +2,8 @@ export {
   type BlobIoOptions,
   type BlobStore,
   type BlobWrite,
+  checkBlobName,
+  checkDocKey,
   checkedBlob,
   type DocWriteOptions,
   missingBlob,

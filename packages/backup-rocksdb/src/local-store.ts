@@ -4,7 +4,14 @@ import { chmod, link, mkdir, open, readdir, readFile, rename, rm, stat } from 'n
 import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { BackupFailedError, ConfigInvalidError } from '@codegraph/release-core';
-import { type BlobStore, type BlobWrite, checkedBlob, SHA256 } from './blob-store.js';
+import {
+  type BlobStore,
+  type BlobWrite,
+  checkBlobName,
+  checkDocKey,
+  checkedBlob,
+  SHA256,
+} from './blob-store.js';
 import {
   checkAbort,
   copyAndHash,
@@ -45,8 +52,6 @@ function lockedError(root: string, holder: string): BackupFailedError {
   );
 }
 
-const DOC_KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
-
 /**
  * Options of {@link localBlobStore}.
  *
@@ -75,16 +80,9 @@ export function localBlobStore(directory: string, options: LocalBlobStoreOptions
   }
   const root = resolve(directory);
   const tmpDir = join(root, 'tmp');
-  const blobPath = (sha256: string): string => {
-    if (!SHA256.test(sha256)) throw new ConfigInvalidError(`not a sha256 digest: ${JSON.stringify(sha256)}`);
-    return join(root, 'blobs', 'sha256', sha256.slice(0, 2), sha256);
-  };
-  const docPath = (key: string): string => {
-    if (!DOC_KEY.test(key) || key.split('/').some((p) => p === '.' || p === '..')) {
-      throw new ConfigInvalidError(`not a document key: ${JSON.stringify(key)}`);
-    }
-    return join(root, ...key.split('/'));
-  };
+  const blobPath = (sha256: string): string =>
+    join(root, 'blobs', 'sha256', checkBlobName(sha256).slice(0, 2), sha256);
+  const docPath = (key: string): string => join(root, ...checkDocKey(key).split('/'));
 
   // Moves a complete temporary file to its content address. When that content is already stored, the fresh
   // copy still replaces it (same bytes, already written): a stored blob that rotted is healed, not trusted.
