@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { chmod, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import { BackupFailedError, ConfigInvalidError } from '@codegraph/release-core';
+import { ConfigInvalidError } from '@codegraph/release-core';
 import {
   type BlobStore,
   type BlobWrite,
@@ -22,35 +21,7 @@ import {
   nonce,
   writeFileAtomic,
 } from './utils/fs.js';
-
-function parseLock(text: string): { pid?: number; host?: string } {
-  try {
-    const v = JSON.parse(text) as { pid?: unknown; host?: unknown };
-    return {
-      ...(typeof v.pid === 'number' ? { pid: v.pid } : {}),
-      ...(typeof v.host === 'string' ? { host: v.host } : {}),
-    };
-  } catch {
-    return {};
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function lockedError(root: string, holder: string): BackupFailedError {
-  return new BackupFailedError(
-    `the backup repository ${root} is in use by another backup, import or prune (${holder.trim()}); ` +
-      'wait for it to finish, or delete LOCK if that process is gone',
-    { plugin: 'backup-rocksdb', retryable: true, details: { repository: root } },
-  );
-}
+import { repositoryLock } from './utils/repo-lock.js';
 
 /**
  * Options of {@link localBlobStore}.
@@ -202,31 +173,7 @@ export function localBlobStore(directory: string, options: LocalBlobStoreOptions
     },
     async lock() {
       await mkdir(root, { recursive: true });
-      const file = join(root, 'LOCK');
-      const me = JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() });
-      for (let attempt = 0; attempt < 2; attempt++) {
-        // Written aside then linked: link() is atomic and exclusive, so LOCK never exists half-written.
-        const draft = join(root, `.LOCK.${nonce()}`);
-        await writeFileAtomic(draft, me);
-        try {
-          await link(draft, file);
-          return async () => {
-            await rm(file, { force: true });
-          };
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        } finally {
-          await rm(draft, { force: true });
-        }
-        const holder = await readFile(file, 'utf8').catch(() => '');
-        const { pid, host } = parseLock(holder);
-        if (pid !== undefined && host === hostname() && !isAlive(pid)) {
-          await rm(file, { force: true }); // left by a process that died (a killed backup)
-          continue;
-        }
-        throw lockedError(root, holder);
-      }
-      throw lockedError(root, 'unknown');
+      return repositoryLock(root);
     },
     async cleanTemporary() {
       const names = await readdir(tmpDir).catch(() => [] as string[]);
