@@ -31,7 +31,13 @@ import {
   storeFiles,
   writeVerification,
 } from './repository.js';
-import { type RestoredComponent, recoverRestores, restoreManifest, selectBackup } from './restore.js';
+import {
+  checkRestoreRequest,
+  type RestoredComponent,
+  recoverRestores,
+  restoreManifest,
+  selectBackup,
+} from './restore.js';
 import { checkRetentionPolicy, planRetention } from './retention.js';
 import { checkAbort, lstatOrUndefined, walkFiles } from './utils/fs.js';
 import { type CopiesVerification, verifyBackup, verifyManifest } from './verify.js';
@@ -286,8 +292,10 @@ export function rocksdbBackup(options: RocksdbBackupOptions): RocksdbBackup {
       return result;
     },
 
-    restore: (request: RestoreRequest, ctx: OperationContext = {}): Promise<RocksdbRestoreResult> =>
-      locked(o, () => restoreLocked(request, ctx)),
+    async restore(request: RestoreRequest, ctx: OperationContext = {}): Promise<RocksdbRestoreResult> {
+      checkRestoreRequest(request);
+      return locked(o, () => restoreLocked(request, ctx));
+    },
 
     async prune(policy: RetentionPolicy, ctx: OperationContext = {}): Promise<PruneResult> {
       checkRetentionPolicy(policy);

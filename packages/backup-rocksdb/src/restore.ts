@@ -26,6 +26,15 @@ export interface RestoredComponent {
   movedAside?: string;
 }
 
+/** Rejects a malformed restore request ({@link ConfigInvalidError}) before anything is locked or touched. */
+export function checkRestoreRequest(request: RestoreRequest): void {
+  try {
+    selectBackup([], request);
+  } catch (err) {
+    if (!(err instanceof BackupNotFoundError)) throw err; // well formed: nothing to choose from yet
+  }
+}
+
 /**
  * Picks the backup a restore request names: `id` exactly, or `at`, the newest backup taken at or before that
  * time. Never falls back to another backup. Input errors are {@link ConfigInvalidError}; no match is
