@@ -141,8 +141,16 @@ export function mirroredBlobStore(
     report.copied.push(id);
   };
 
+  // Never rejects: a background copy that fails is reported (and retried by the next sync), never thrown.
   const syncAll = async (): Promise<void> => {
-    for (const doc of await primary.listDocs('backups')) {
+    let docs: string[];
+    try {
+      docs = await primary.listDocs('backups');
+    } catch (err) {
+      report.failed.push({ id: '*', error: err instanceof Error ? err.message : String(err) });
+      return;
+    }
+    for (const doc of docs) {
       const id = /^backups\/([^/]+)\/manifest\.json$/.exec(doc)?.[1];
       if (!id) continue;
       try {
