@@ -2,6 +2,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  type BlobStore,
   localBlobStore,
   type MirroredBlobStore,
   mirroredBlobStore,
@@ -121,5 +122,27 @@ describe('local + offsite: a mirrored repository over two stores', () => {
     await again.restore({ id: first });
     expect(await scan(join(root, 'after-loss'))).toBe(firstScan);
     expect((await fresh.settled()).fallbacks.length).toBeGreaterThan(0);
+  });
+
+  it('reports an offsite copy that failed, never lists it offsite half copied, and copies it on the next sync', async () => {
+    const flakyDir = join(root, 'flaky');
+    const offsiteStore = localBlobStore(flakyDir);
+    let failures = 1;
+    const flaky: BlobStore = {
+      ...offsiteStore,
+      async putStream(source, io) {
+        if (failures-- > 0) throw new Error('the bucket answered 503');
+        return offsiteStore.putStream(source, io);
+      },
+    };
+    const mirror = mirroredBlobStore(localBlobStore(join(root, 'local-2')), flaky);
+    const b = rocksdbBackup({ repository: mirror, db });
+    const { id } = await b.create({ reason: 'manual' });
+    const report = await mirror.settled();
+    expect(report.copied).toEqual([]);
+    expect(report.failed).toEqual([{ id, error: expect.stringContaining('503') }]);
+    expect(await offsiteStore.readDoc(`backups/${id}/manifest.json`)).toBeUndefined();
+    expect(await mirror.sync()).toMatchObject({ copied: [id], failed: [] });
+    expect((await b.verify(id)).copies?.map((c) => c.ok)).toEqual([true, true]);
   });
 });
