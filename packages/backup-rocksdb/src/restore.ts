@@ -1,5 +1,5 @@
-import { mkdir, rm } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { BackupInfo, Logger, RestoreRequest } from '@codegraph/release-core';
 import { BackupFailedError, BackupNotFoundError, ConfigInvalidError } from '@codegraph/release-core';
 import type { BlobStore } from './blob-store.js';
@@ -181,5 +181,12 @@ export async function recoverRestores(
   logger: Logger,
 ): Promise<void> {
   await applySwap(intent, logger);
+  // A crash while the intent record itself was being written leaves its temporary file.
+  const leftover = `.${basename(intent)}.tmp-`;
+  for (const name of await readdir(dirname(intent)).catch(() => [] as string[])) {
+    if (name.startsWith(leftover) && /^[0-9a-f]{12}$/.test(name.slice(leftover.length))) {
+      await rm(join(dirname(intent), name), { force: true });
+    }
+  }
   await cleanStaging(Object.values(destinations), logger);
 }
