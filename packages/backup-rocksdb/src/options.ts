@@ -65,6 +65,13 @@ export interface RocksdbBackupOptions {
   /** The clock (backup times, `pre-recovery` names). @default () => new Date() */
   now?: () => Date;
   /**
+   * How long a stored blob that was read back and found good (when written, reused, or verified at level
+   * `checksum`) is reused by the next backup without reading it again. Past that, a reused blob is read back
+   * and compared with the file first, and written again if it rotted. 0 reads back every reused blob.
+   * @default 86400000 (24 hours)
+   */
+  reuseVerifiedWithinMs?: number;
+  /**
    * Bounds of {@link RocksdbBackup.importBundle}, checked before anything is written.
    * @default { fileBytes: 16 GiB, totalBytes: 64 GiB, manifestBytes: 16 MiB }
    */
@@ -86,6 +93,7 @@ export interface ResolvedOptions {
   onProgress: ((event: BackupProgress) => void) | undefined;
   now: () => Date;
   importLimits: Required<ImportLimits>;
+  reuseVerifiedWithinMs: number;
   /** Where a restore records its swap (beside the database), so that a crash is rolled forward. */
   intent: string;
 }
@@ -134,10 +142,17 @@ export function resolveOptions(options: RocksdbBackupOptions): ResolvedOptions {
     }
     importLimits[k as keyof ImportLimits] = v as number;
   }
+  const reuseVerifiedWithinMs = options.reuseVerifiedWithinMs ?? 86_400_000;
+  if (!Number.isSafeInteger(reuseVerifiedWithinMs) || reuseVerifiedWithinMs < 0) {
+    throw invalid(
+      `reuseVerifiedWithinMs must be a whole number of milliseconds >= 0, not ${String(reuseVerifiedWithinMs)}`,
+    );
+  }
   const dbPath = resolve(db);
   return {
     store,
     importLimits,
+    reuseVerifiedWithinMs,
     intent: join(dirname(dbPath), `.${basename(dbPath)}.restore-intent.json`),
     db: dbPath,
     source: options.source ?? stoppedDatabase(),

@@ -40,6 +40,7 @@ import {
 } from './restore.js';
 import { checkRetentionPolicy, planRetention } from './retention.js';
 import { checkAbort, lstatOrUndefined, walkFiles } from './utils/fs.js';
+import { readVerified, writeVerified } from './verified.js';
 import { type CopiesVerification, verifyBackup, verifyManifest } from './verify.js';
 
 /**
@@ -108,7 +109,16 @@ async function createBackup(
     const key = await ensureKey(o.store);
     const previous = (await listManifests(o.store, logger)).manifests.at(-1);
     const hints = new Map((previous?.files ?? []).map((f) => [f.path, f]));
-    const io = { concurrency: o.concurrency, chunkSize: o.chunkSize, signal: ctx.signal };
+    const now = o.now().getTime();
+    const verified = await readVerified(o.store, now);
+    const io = {
+      concurrency: o.concurrency,
+      chunkSize: o.chunkSize,
+      signal: ctx.signal,
+      verified,
+      now,
+      trustMs: o.reuseVerifiedWithinMs,
+    };
     const onFile = (f: { path: string; size: number }, written: boolean) =>
       o.onProgress?.({ path: f.path, size: f.size, written });
     const snapshot = await o.source.open(o.db, { signal: ctx.signal, logger });
@@ -150,6 +160,9 @@ async function createBackup(
       };
       checkAbort(ctx.signal, 'backup');
       await commitManifest(o.store, manifest, key);
+      await writeVerified(o.store, verified).catch((err: unknown) =>
+        logger.warn('backup-rocksdb: could not record which blobs were read back', { error: String(err) }),
+      );
       logger.info('backup-rocksdb: backup committed', {
         id: manifest.id,
         files: files.length,
@@ -264,6 +277,24 @@ export function rocksdbBackup(options: RocksdbBackupOptions): RocksdbBackup {
     return { id: manifest.id, ...(db?.movedAside ? { movedAside: db.movedAside } : {}), components };
   };
 
+  // What a verification learnt about each blob (of the primary copy): good ones are known good from now, a
+  // damaged or missing one is no longer, so the next backup writes it again.
+  const recordBlobs = async (manifest: BackupManifest, result: CopiesVerification, level: VerifyLevel) => {
+    const now = o.now().getTime();
+    const record = await readVerified(o.store, now);
+    const problems = result.copies?.[0]?.problems ?? result.problems;
+    const bad = new Set(
+      problems
+        .filter((p) => p.problem !== 'scan')
+        .map((p) => manifest.files.find((f) => f.path === p.path)?.sha256),
+    );
+    for (const f of manifest.files) {
+      if (bad.has(f.sha256)) record.delete(f.sha256);
+      else if (level !== 'presence') record.set(f.sha256, now);
+    }
+    await writeVerified(o.store, record);
+  };
+
   const provider = {
     name: o.name,
     create: (request: BackupRequest, ctx: OperationContext = {}) =>
@@ -288,6 +319,7 @@ export function rocksdbBackup(options: RocksdbBackupOptions): RocksdbBackup {
         return { id, ok: false, level, problems: [{ path: 'manifest.json', problem: 'checksum', detail }] };
       }
       const result = await verifyBackup(o.store, manifest, level, { ...io(opts), ldb: o.ldb });
+      await recordBlobs(manifest, result, level).catch(() => undefined);
       await writeVerification(o.store, id, { ok: result.ok, level: result.level, at: o.now().toISOString() });
       return result;
     },
@@ -316,6 +348,9 @@ export function rocksdbBackup(options: RocksdbBackupOptions): RocksdbBackup {
         const kept = manifests.filter((m) => plan.keep.includes(m.id));
         // Damaged backups are neither removed nor collected: an operator decides (they are listed).
         const freedBytes = await collectGarbage(o.store, kept, damaged);
+        const referenced = new Set(kept.flatMap((m) => m.files.map((f) => f.sha256)));
+        const now = o.now().getTime();
+        await writeVerified(o.store, await readVerified(o.store, now), referenced).catch(() => undefined);
         (ctx.logger ?? o.logger).info('backup-rocksdb: pruned', { removed: plan.remove, freedBytes });
         return { removed: plan.remove, kept: plan.keep, freedBytes };
       });

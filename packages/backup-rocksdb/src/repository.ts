@@ -158,9 +158,9 @@ async function reusable(
 
 /**
  * Stores files as blobs, several at once, each copied and hashed in one pass. A file that the previous
- * backup held under the same path and size is reused when its stored blob still holds exactly its bytes
- * (checked, never assumed): nothing is written, which makes every backup after the first incremental. A
- * blob found damaged is written again (healed).
+ * backup held under the same path and size is reused when its stored blob holds exactly its bytes: read back
+ * and compared, unless it was known good within `trustMs`. Nothing is written then, which makes every backup
+ * after the first incremental. A blob found damaged is written again (healed).
  */
 export async function storeFiles(
   store: BlobStore,
@@ -171,13 +171,30 @@ export async function storeFiles(
     chunkSize: number;
     signal?: AbortSignal | undefined;
     onFile?: StoreProgress | undefined;
+    /** When each blob was last known good (updated here); see verified.ts. */
+    verified: Map<string, number>;
+    now: number;
+    /** How long a blob known good is reused without reading it again. */
+    trustMs: number;
   },
 ): Promise<{ files: ManifestFile[]; writtenBytes: number }> {
   let writtenBytes = 0;
   const io = { signal: options.signal, chunkSize: options.chunkSize };
+  const { verified, now } = options;
+  const recent = (sha256: string) =>
+    (verified.get(sha256) ?? Number.NEGATIVE_INFINITY) >= now - options.trustMs;
+  const reuse = async (file: SourceFile, before: ManifestFile): Promise<boolean> => {
+    if (!recent(before.sha256)) {
+      if (!(await reusable(store, file, before, io))) return false;
+      verified.set(before.sha256, now);
+      return true;
+    }
+    if ((await store.statBlob(before.sha256)) !== before.size) return false;
+    return (await hashFile(file.absolute, io)).sha256 === before.sha256;
+  };
   const stored = await mapLimit(files, options.concurrency, async (file) => {
     const before = previous.get(file.target);
-    if (before && before.size === file.size && (await reusable(store, file, before, io))) {
+    if (before && before.size === file.size && (await reuse(file, before))) {
       const entry: ManifestFile = {
         path: file.target,
         size: before.size,
@@ -188,6 +205,7 @@ export async function storeFiles(
       return entry;
     }
     const put = await store.putFile(file.absolute, io);
+    verified.set(put.sha256, now);
     if (put.written) writtenBytes += put.size;
     const entry: ManifestFile = { path: file.target, size: put.size, sha256: put.sha256, mode: file.mode };
     options.onFile?.(entry, put.written);

@@ -175,5 +175,32 @@ describe('a repository never trusts the records it reads back', () => {
     const target = join(root, 'heal', 'rocksdb');
     await rocksdbBackup({ repository: repo, db: target }).restore({ id: third.id });
     expect(await scan(target)).toBe(await scan(db));
+
+    // Unnoticed rot (no verification ran): once the blob's last read-back is older than
+    // reuseVerifiedWithinMs (24 h by default), the next backup reads it back, finds it, and writes it again.
+    await flipByte(blobFile(repo, victim.sha256), 7);
+    clock += 25 * 3600_000;
+    const fourth = await backup.create({ reason: 'scheduled' });
+    expect((await backup.verify(fourth.id)).ok).toBe(true);
+    expect((await backup.verify(third.id)).ok).toBe(true);
+  });
+
+  it('reads back every reused blob when reuseVerifiedWithinMs is 0', async () => {
+    const strict = rocksdbBackup({
+      repository: repo,
+      db,
+      now: () => new Date(clock),
+      reuseVerifiedWithinMs: 0,
+    });
+    const latest = (await backup.list())[0]!;
+    const { manifest } = await storedManifest(repo, latest.id);
+    const victim = manifest.files.filter((f) => f.path.endsWith('.sst')).sort((x, y) => y.size - x.size)[1]!;
+    await flipByte(blobFile(repo, victim.sha256), 3);
+    clock += 60_000;
+    const next = await strict.create({ reason: 'manual' });
+    expect((await strict.verify(next.id)).ok).toBe(true);
+    expect(() => rocksdbBackup({ repository: repo, db, reuseVerifiedWithinMs: -1 })).toThrow(
+      /reuseVerifiedWithinMs/,
+    );
   });
 });
