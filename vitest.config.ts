@@ -12,6 +12,10 @@ export default defineConfig({
       { find: /^@codegraph\/release-core$/, replacement: src('core/src/index.ts') },
       { find: /^@codegraph\/strategy-canary$/, replacement: src('strategy-canary/src/index.ts') },
       { find: /^@codegraph\/strategy-bluegreen$/, replacement: src('strategy-bluegreen/src/index.ts') },
+      {
+        find: /^@codegraph\/backup-rocksdb\/testing$/,
+        replacement: src('backup-rocksdb/src/testing/index.ts'),
+      },
       { find: /^@codegraph\/backup-rocksdb$/, replacement: src('backup-rocksdb/src/index.ts') },
       { find: /^@codegraph\/notify$/, replacement: src('notify/src/index.ts') },
       { find: /^@codegraph\/target-nginx$/, replacement: src('target-nginx/src/index.ts') },

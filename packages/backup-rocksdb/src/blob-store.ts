@@ -1,19 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { chmod, link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { hostname } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
-import { BackupFailedError, ConfigInvalidError } from '@codegraph/release-core';
-import {
-  checkAbort,
-  copyAndHash,
-  DEFAULT_CHUNK_SIZE,
-  type Digest,
-  fsyncDir,
-  lstatOrUndefined,
-  nonce,
-  writeFileAtomic,
-} from './utils/fs.js';
+import { BackupCorruptError, ConfigInvalidError } from '@codegraph/release-core';
+import type { Digest } from './utils/fs.js';
 
 /**
  * The result of storing a blob.
@@ -24,7 +11,7 @@ import {
  * ```
  */
 export interface BlobWrite extends Digest {
-  /** False when a blob with the same content was already stored (deduplicated: nothing written). */
+  /** False when a blob with the same content was already stored (deduplicated: nothing new). */
   written: boolean;
 }
 
@@ -43,14 +30,36 @@ export interface BlobIoOptions {
 }
 
 /**
+ * Options of {@link BlobStore.writeDoc}.
+ *
+ * @example
+ * ```ts
+ * await store.writeDoc('keys/manifest-hmac', key, { private: true }) // mode 0600 on a local disk
+ * ```
+ */
+export interface DocWriteOptions {
+  /** A secret (the repository's manifest key): readable by its owner only. @default false */
+  private?: boolean;
+}
+
+/**
  * Where a backup repository keeps its bytes: content-addressed blobs (named by their SHA-256) and a few
  * small documents (manifests). The repository logic sits on top, so a remote store (S3-compatible) plugs in
- * by implementing these calls. Every write is atomic: a reader sees a whole blob or document, or none.
+ * by implementing these calls, and proves it with `testBlobStore()` from `@codegraph/backup-rocksdb/testing`.
+ *
+ * The contract every store keeps:
+ * - every write is atomic: a reader sees a whole blob or document, or none;
+ * - `putFile`/`putStream` name the blob by the SHA-256 of the bytes the store actually holds;
+ * - `readBlob` of a blob that is not there throws `CG_BACKUP_CORRUPT` with `details.missing: true`, and a
+ *   blob whose bytes no longer hash to its name throws `CG_BACKUP_CORRUPT` before its iteration ends
+ *   ({@link checkedBlob} does both): nothing read back is trusted;
+ * - a bad digest or document key is `CG_CONFIG_INVALID` before any I/O.
  *
  * @example
  * ```ts
  * const store = localBlobStore('/opt/codegraph/backups')
  * const { sha256, written } = await store.putFile('/tmp/ckpt/000012.sst')
+ * for await (const chunk of store.readBlob(sha256)) process.stdout.write(chunk)
  * ```
  */
 export interface BlobStore {
@@ -58,25 +67,25 @@ export interface BlobStore {
   readonly location: string;
   /** The size of a stored blob, or undefined when there is none. */
   statBlob(sha256: string): Promise<number | undefined>;
-  /** Copies a local file in and hashes it in the same pass; a blob already stored is not written again. */
+  /** Copies a local file in and hashes it in the same pass; a blob already stored is not duplicated. */
   putFile(path: string, options?: BlobIoOptions): Promise<BlobWrite>;
-  /** Same as {@link BlobStore.putFile} for a stream (bundle import). */
+  /** Same as {@link BlobStore.putFile} for a stream (bundle import, copies between stores). */
   putStream(source: AsyncIterable<Uint8Array>, options?: BlobIoOptions): Promise<BlobWrite>;
-  /** Streams a blob's bytes. */
+  /** Streams a blob's bytes, checked against its name (see the contract above). */
   readBlob(sha256: string, options?: BlobIoOptions): AsyncIterable<Uint8Array>;
   /** Every stored blob. */
   listBlobs(): AsyncIterable<{ sha256: string; size: number }>;
-  /** Deletes a blob (garbage collection only). */
+  /** Deletes a blob (garbage collection only); a blob that is not there is not an error. */
   removeBlob(sha256: string): Promise<void>;
   /** Reads a small document, or undefined when there is none. */
   readDoc(key: string): Promise<Uint8Array | undefined>;
   /** Writes a small document atomically and durably. */
-  writeDoc(key: string, data: Uint8Array | string): Promise<void>;
+  writeDoc(key: string, data: Uint8Array | string, options?: DocWriteOptions): Promise<void>;
   /** Keys of the documents under a prefix (`backups/`). */
   listDocs(prefix: string): Promise<string[]>;
   removeDoc(key: string): Promise<void>;
   /**
-   * Takes the repository's writer lock (one create, import or prune at a time); the returned function
+   * Takes the repository's lock (one create, import, restore or prune at a time); the returned function
    * releases it. A lock left by a process that died is taken over.
    */
   lock(): Promise<() => Promise<void>>;
@@ -84,230 +93,99 @@ export interface BlobStore {
   cleanTemporary(): Promise<number>;
   /** A local, read-only path of a blob, when the store has one (lets a scan hard-link instead of copying). */
   localPath?(sha256: string): string;
+  /**
+   * The independent copies a replicated store keeps, primary first ({@link mirroredBlobStore}): verify
+   * checks and reports each one.
+   */
+  copies?(): readonly BlobStore[];
 }
 
-function parseLock(text: string): { pid?: number; host?: string } {
-  try {
-    const v = JSON.parse(text) as { pid?: unknown; host?: unknown };
-    return {
-      ...(typeof v.pid === 'number' ? { pid: v.pid } : {}),
-      ...(typeof v.host === 'string' ? { host: v.host } : {}),
-    };
-  } catch {
-    return {};
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function lockedError(root: string, holder: string): BackupFailedError {
-  return new BackupFailedError(
-    `the backup repository ${root} is in use by another backup, import or prune (${holder.trim()}); ` +
-      'wait for it to finish, or delete LOCK if that process is gone',
-    { plugin: 'backup-rocksdb', retryable: true, details: { repository: root } },
-  );
-}
-
-const SHA256 = /^[0-9a-f]{64}$/;
+/** A blob's name: a lowercase hex SHA-256. */
+export const SHA256 = /^[0-9a-f]{64}$/;
 const DOC_KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 
 /**
- * Options of {@link localBlobStore}.
+ * Checks a blob name before any I/O: a lowercase hex SHA-256, else {@link ConfigInvalidError}.
  *
  * @example
  * ```ts
- * localBlobStore('/mnt/scratch/backups', { fsync: false }) // scratch copies only: no durability
+ * const key = `${prefix}blobs/${checkBlobName(sha256)}`
  * ```
  */
-export interface LocalBlobStoreOptions {
-  /** fsync every blob and document before it becomes visible. @default true */
-  fsync?: boolean;
+export function checkBlobName(sha256: string): string {
+  if (typeof sha256 !== 'string' || !SHA256.test(sha256)) {
+    throw new ConfigInvalidError(`not a sha256 digest: ${JSON.stringify(sha256)}`, {
+      plugin: 'backup-rocksdb',
+    });
+  }
+  return sha256;
 }
 
 /**
- * A blob store in a local directory: `blobs/sha256/ab/<sha256>` (read-only files), documents as plain files,
- * and `tmp/` for writes in progress (renamed into place when complete).
+ * Checks a document key before any I/O: `/`-separated segments of letters, digits, `.`, `_` and `-`, none of
+ * them `.` or `..`; else {@link ConfigInvalidError}.
  *
  * @example
  * ```ts
- * const backup = rocksdbBackup({ repository: localBlobStore('/mnt/backups/codegraph'), db: '/opt/codegraph/data/rocksdb' })
+ * const objectKey = `${prefix}${checkDocKey('backups/20261125T184500123Z-1a2b3c4d5e6f/manifest.json')}`
  * ```
  */
-export function localBlobStore(directory: string, options: LocalBlobStoreOptions = {}): BlobStore {
-  if (typeof directory !== 'string' || directory === '' || !isAbsolute(resolve(directory))) {
-    throw new ConfigInvalidError('localBlobStore needs a directory path', { plugin: 'backup-rocksdb' });
+export function checkDocKey(key: string): string {
+  if (typeof key !== 'string' || !DOC_KEY.test(key) || key.split('/').some((p) => p === '.' || p === '..')) {
+    throw new ConfigInvalidError(`not a document key: ${JSON.stringify(key)}`, { plugin: 'backup-rocksdb' });
   }
-  const root = resolve(directory);
-  const tmpDir = join(root, 'tmp');
-  const blobPath = (sha256: string): string => {
-    if (!SHA256.test(sha256)) throw new ConfigInvalidError(`not a sha256 digest: ${JSON.stringify(sha256)}`);
-    return join(root, 'blobs', 'sha256', sha256.slice(0, 2), sha256);
-  };
-  const docPath = (key: string): string => {
-    if (!DOC_KEY.test(key) || key.split('/').some((p) => p === '.' || p === '..')) {
-      throw new ConfigInvalidError(`not a document key: ${JSON.stringify(key)}`);
+  return key;
+}
+
+/**
+ * The typed error of a blob that is not in a store.
+ *
+ * @example
+ * ```ts
+ * throw missingBlob('s3://bucket/backups', sha256)
+ * ```
+ */
+export function missingBlob(location: string, sha256: string, cause?: unknown): BackupCorruptError {
+  return new BackupCorruptError(`blob ${sha256} is missing from ${location}`, {
+    plugin: 'backup-rocksdb',
+    ...(cause !== undefined ? { cause } : {}),
+    details: { sha256, location, missing: true },
+  });
+}
+
+/**
+ * Wraps a blob's byte stream so that it is checked as it is read: the bytes are hashed on the way through,
+ * and the iteration throws `CG_BACKUP_CORRUPT` (naming the blob and the store) at its end when they do not
+ * hash to the blob's name. `notFound` tells which source errors mean "no such blob".
+ *
+ * @example
+ * ```ts
+ * readBlob: (sha256) => checkedBlob(sha256, location, download(sha256), (e) => e.name === 'NoSuchKey')
+ * ```
+ */
+export async function* checkedBlob(
+  sha256: string,
+  location: string,
+  source: AsyncIterable<Uint8Array>,
+  notFound: (err: unknown) => boolean = () => false,
+): AsyncGenerator<Uint8Array> {
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    for await (const chunk of source) {
+      hash.update(chunk);
+      size += chunk.byteLength;
+      yield chunk;
     }
-    return join(root, ...key.split('/'));
-  };
-
-  // Moves a complete temporary file to its content address. When that content is already stored, the fresh
-  // copy still replaces it (same bytes, already written): a stored blob that rotted is healed, not trusted.
-  const settle = async (tmp: string, digest: Digest): Promise<BlobWrite> => {
-    const dst = blobPath(digest.sha256);
-    const existing = await lstatOrUndefined(dst);
-    const dir = join(root, 'blobs', 'sha256', digest.sha256.slice(0, 2));
-    if (!existing) await mkdir(dir, { recursive: true });
-    await chmod(tmp, 0o444);
-    await rename(tmp, dst);
-    if (options.fsync !== false) await fsyncDir(dir);
-    return { ...digest, written: !existing };
-  };
-
-  return {
-    location: root,
-    localPath: blobPath,
-    async statBlob(sha256) {
-      return (await lstatOrUndefined(blobPath(sha256)))?.size;
-    },
-    async putFile(path, io = {}) {
-      await mkdir(tmpDir, { recursive: true });
-      const tmp = join(tmpDir, `blob-${nonce()}`);
-      try {
-        return await settle(
-          tmp,
-          await copyAndHash(path, tmp, {
-            signal: io.signal,
-            chunkSize: io.chunkSize,
-            fsync: options.fsync !== false,
-          }),
-        );
-      } catch (err) {
-        await rm(tmp, { force: true });
-        throw err;
-      }
-    },
-    async putStream(source, io = {}) {
-      await mkdir(tmpDir, { recursive: true });
-      const tmp = join(tmpDir, `blob-${nonce()}`);
-      const handle = await open(tmp, 'wx', 0o644);
-      let closed = false;
-      try {
-        const hash = createHash('sha256');
-        let size = 0;
-        for await (const chunk of source) {
-          checkAbort(io.signal, 'storing a blob');
-          hash.update(chunk);
-          size += chunk.byteLength;
-          let off = 0;
-          while (off < chunk.byteLength) off += (await handle.write(chunk, off)).bytesWritten;
-        }
-        if (options.fsync !== false) await handle.sync();
-        await handle.close();
-        closed = true;
-        return await settle(tmp, { sha256: hash.digest('hex'), size });
-      } catch (err) {
-        if (!closed) await handle.close();
-        await rm(tmp, { force: true });
-        throw err;
-      }
-    },
-    readBlob(sha256, io = {}) {
-      return createReadStream(blobPath(sha256), {
-        highWaterMark: io.chunkSize ?? DEFAULT_CHUNK_SIZE,
-        signal: io.signal,
-      });
-    },
-    async *listBlobs() {
-      const base = join(root, 'blobs', 'sha256');
-      const prefixes = await readdir(base).catch(() => [] as string[]);
-      for (const prefix of prefixes.sort()) {
-        for (const name of (await readdir(join(base, prefix))).sort()) {
-          if (!SHA256.test(name)) continue;
-          const st = await lstatOrUndefined(join(base, prefix, name));
-          if (st?.isFile()) yield { sha256: name, size: st.size };
-        }
-      }
-    },
-    async removeBlob(sha256) {
-      await rm(blobPath(sha256), { force: true });
-    },
-    async readDoc(key) {
-      try {
-        return await readFile(docPath(key));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw err;
-      }
-    },
-    async writeDoc(key, data) {
-      await writeFileAtomic(docPath(key), data);
-    },
-    async listDocs(prefix) {
-      const base = docPath(prefix.replace(/\/+$/, ''));
-      const out: string[] = [];
-      const visit = async (dir: string, rel: string): Promise<void> => {
-        const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-        for (const e of entries) {
-          if (e.name.startsWith('.')) continue; // temporary files of writeDoc
-          const key = `${rel}/${e.name}`;
-          if (e.isDirectory()) await visit(join(dir, e.name), key);
-          else if (e.isFile()) out.push(key);
-        }
-      };
-      await visit(base, prefix.replace(/\/+$/, ''));
-      return out.sort();
-    },
-    async removeDoc(key) {
-      const path = docPath(key);
-      await rm(path, { force: true });
-      // Drop the directory when it became empty (a backup's folder).
-      const dir = join(path, '..');
-      if (dir !== root) await rm(dir, { recursive: false }).catch(() => undefined);
-    },
-    async lock() {
-      await mkdir(root, { recursive: true });
-      const file = join(root, 'LOCK');
-      const me = JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() });
-      for (let attempt = 0; attempt < 2; attempt++) {
-        // Written aside then linked: link() is atomic and exclusive, so LOCK never exists half-written.
-        const draft = join(root, `.LOCK.${nonce()}`);
-        await writeFileAtomic(draft, me);
-        try {
-          await link(draft, file);
-          return async () => {
-            await rm(file, { force: true });
-          };
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        } finally {
-          await rm(draft, { force: true });
-        }
-        const holder = await readFile(file, 'utf8').catch(() => '');
-        const { pid, host } = parseLock(holder);
-        if (pid !== undefined && host === hostname() && !isAlive(pid)) {
-          await rm(file, { force: true }); // left by a process that died (a killed backup)
-          continue;
-        }
-        throw lockedError(root, holder);
-      }
-      throw lockedError(root, 'unknown');
-    },
-    async cleanTemporary() {
-      const names = await readdir(tmpDir).catch(() => [] as string[]);
-      let freed = 0;
-      for (const name of names) {
-        const p = join(tmpDir, name);
-        freed += (await stat(p).catch(() => undefined))?.size ?? 0;
-        await rm(p, { recursive: true, force: true });
-      }
-      return freed;
-    },
-  };
+  } catch (err) {
+    if (notFound(err)) throw missingBlob(location, sha256, err);
+    throw err;
+  }
+  const got = hash.digest('hex');
+  if (got !== sha256) {
+    throw new BackupCorruptError(
+      `blob ${sha256} in ${location} is damaged: its ${size} bytes hash to ${got}`,
+      { plugin: 'backup-rocksdb', details: { sha256, location, actual: got, size } },
+    );
+  }
 }

@@ -15,6 +15,7 @@ import {
   isSafeRelativePath,
   type ManifestFile,
   parseManifest,
+  plainMode,
 } from './manifest.js';
 import { checkAbort, fsyncDir, nonce } from './utils/fs.js';
 
@@ -53,24 +54,29 @@ export async function writeBundle(
     yield* small(MANIFEST, `${JSON.stringify(manifest, null, 2)}\n`);
     yield* small(SUMS, formatSha256Sums(manifest.files));
     for (const f of manifest.files) {
-      yield* tarHeader(`${manifest.id}/${f.path}`, f.size, f.mode || 0o644, mtime);
+      yield* tarHeader(`${manifest.id}/${f.path}`, f.size, plainMode(f.mode), mtime);
       const hash = createHash('sha256');
       let size = 0;
-      for await (const chunk of store.readBlob(f.sha256, options)) {
-        checkAbort(options.signal, 'exporting a backup');
-        hash.update(chunk);
-        size += chunk.byteLength;
-        yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      }
-      if (size !== f.size || hash.digest('hex') !== f.sha256) {
-        throw new BackupCorruptError(
+      const damaged = (cause?: unknown) =>
+        new BackupCorruptError(
           `${f.path} of backup ${manifest.id} is damaged in the repository; not exported`,
           {
             plugin: 'backup-rocksdb',
+            ...(cause !== undefined ? { cause } : {}),
             details: { path: f.path },
           },
         );
+      try {
+        for await (const chunk of store.readBlob(f.sha256, options)) {
+          checkAbort(options.signal, 'exporting a backup');
+          hash.update(chunk);
+          size += chunk.byteLength;
+          yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        }
+      } catch (err) {
+        throw err instanceof BackupCorruptError ? damaged(err) : err;
       }
+      if (size !== f.size || hash.digest('hex') !== f.sha256) throw damaged();
       yield padding(size);
     }
     yield Buffer.alloc(1024);
@@ -117,6 +123,8 @@ function readTar(file: string, onEntry: (entry: ReadEntry) => Promise<void>): Pr
     const parser = new Parser({
       strict: true,
       noResume: true,
+      // Extended headers are buffered by the parser: keep them small.
+      maxMetaEntrySize: 64 << 10,
       onReadEntry: (entry) => {
         chain = chain.then(() => (failed ? void entry.resume() : onEntry(entry))).catch(fail);
       },
@@ -129,24 +137,64 @@ function readTar(file: string, onEntry: (entry: ReadEntry) => Promise<void>): Pr
 }
 
 /**
- * Reads a bundle made by {@link writeBundle} into the store. A first pass checks every entry before anything
- * is written: one backup's directory, regular files only (links of any kind are refused), no absolute or
- * `..` paths, exactly the manifest's files. The second pass stores each file, comparing its SHA-256.
+ * Bounds of a bundle import, checked before anything is written.
+ *
+ * @example
+ * ```ts
+ * rocksdbBackup({ repository, db, importLimits: { totalBytes: 200 * 2 ** 30 } })
+ * ```
+ */
+export interface ImportLimits {
+  /** Largest file a bundle may hold. @default 17179869184 (16 GiB) */
+  fileBytes?: number;
+  /** Largest sum of a bundle's files. @default 68719476736 (64 GiB) */
+  totalBytes?: number;
+  /** Largest manifest (and SHA256SUMS) read into memory. @default 16777216 (16 MiB) */
+  manifestBytes?: number;
+}
+
+export const DEFAULT_IMPORT_LIMITS: Required<ImportLimits> = {
+  fileBytes: 16 * 2 ** 30,
+  totalBytes: 64 * 2 ** 30,
+  manifestBytes: 16 << 20,
+};
+
+/** Reads a small entry whole, refusing it past `limit` bytes (declared or actual) without reading on. */
+async function readSmall(entry: ReadEntry, limit: number, file: string): Promise<Buffer> {
+  if (entry.size > limit) throw refuse(file, `${entry.path} is larger than ${limit} bytes`, entry.path);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of entry) {
+    size += (c as Buffer).length;
+    if (size > limit) throw refuse(file, `${entry.path} is larger than ${limit} bytes`, entry.path);
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Reads a bundle made by {@link writeBundle} into the store. A first pass checks everything before anything
+ * is written: the manifest completely (every field, no duplicate or traversing paths), one backup's
+ * directory, regular files only (links of any kind are refused), exactly the manifest's files with their
+ * declared sizes, and the size bounds. The second pass stores each file, comparing its SHA-256; when the
+ * import is refused there, the blobs it added are removed again. File modes keep plain permission bits only.
  */
 export async function readBundle(
   store: BlobStore,
   file: string,
-  options: { chunkSize: number; signal?: AbortSignal | undefined; exists: (id: string) => Promise<boolean> },
-): Promise<BackupManifest> {
+  options: {
+    chunkSize: number;
+    signal?: AbortSignal | undefined;
+    exists: (id: string) => Promise<boolean>;
+    limits: Required<ImportLimits>;
+  },
+): Promise<{ manifest: BackupManifest; added: string[] }> {
   const path = resolve(file);
+  const { limits } = options;
   let manifest: BackupManifest | undefined;
+  let byPath = new Map<string, ManifestFile>();
   let sums: string | undefined;
   const seen = new Set<string>();
-  const readText = async (entry: ReadEntry): Promise<string> => {
-    const chunks: Buffer[] = [];
-    for await (const c of entry) chunks.push(c as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
-  };
 
   await readTar(path, async (entry) => {
     checkAbort(options.signal, 'importing a backup');
@@ -162,9 +210,28 @@ export async function readBundle(
       const m = /^([^/]+)\/manifest\.json$/.exec(name);
       if (!m || !BACKUP_ID.test(m[1] ?? ''))
         throw refuse(path, `the first entry must be <id>/manifest.json, not ${name}`);
-      manifest = parseManifest(Buffer.from(await readText(entry)), `${path} ${name}`);
+      const data = await readSmall(entry, limits.manifestBytes, path);
+      try {
+        manifest = parseManifest(data, `${path} ${name}`);
+      } catch (err) {
+        throw refuse(path, err instanceof Error ? err.message : String(err));
+      }
       if (manifest.id !== m[1])
         throw refuse(path, `the manifest's id ${manifest.id} differs from its folder ${m[1]}`);
+      byPath = new Map(manifest.files.map((f) => [f.path, f]));
+      const big = manifest.files.find((f) => f.size > limits.fileBytes);
+      if (big)
+        throw refuse(
+          path,
+          `${big.path} (${big.size} bytes) is over the ${limits.fileBytes}-byte file limit`,
+          big.path,
+        );
+      if (manifest.metadata.sizeBytes > limits.totalBytes) {
+        throw refuse(
+          path,
+          `its ${manifest.metadata.sizeBytes} bytes are over the ${limits.totalBytes}-byte import limit`,
+        );
+      }
       return;
     }
     const prefix = `${manifest.id}/`;
@@ -174,12 +241,15 @@ export async function readBundle(
     }
     if (entry.type === 'Directory') return void entry.resume();
     if (rel === SUMS) {
-      sums = await readText(entry);
+      if (sums !== undefined) throw refuse(path, `${name} appears twice`, name);
+      sums = (await readSmall(entry, limits.manifestBytes, path)).toString('utf8');
       return;
     }
-    if (!manifest.files.some((f) => f.path === rel))
-      throw refuse(path, `${name} is not in the manifest`, name);
+    const f = byPath.get(rel);
+    if (!f) throw refuse(path, `${name} is not in the manifest`, name);
     if (seen.has(rel)) throw refuse(path, `${name} appears twice`, name);
+    if (entry.size !== f.size)
+      throw refuse(path, `${name} holds ${entry.size} bytes, the manifest says ${f.size}`, name);
     seen.add(rel);
     entry.resume();
   });
@@ -196,14 +266,22 @@ export async function readBundle(
     });
   }
 
-  const byPath = new Map<string, ManifestFile>(m.files.map((f) => [f.path, f]));
-  await readTar(path, async (entry) => {
-    const f = byPath.get(entry.path.slice(m.id.length + 1));
-    if (!f || entry.type !== 'File') return void entry.resume();
-    const put = await store.putStream(entry as AsyncIterable<Buffer>, options);
-    if (put.sha256 !== f.sha256 || put.size !== f.size) {
-      throw refuse(path, `${f.path} does not match its checksum in the manifest`, f.path);
-    }
-  });
-  return m;
+  const added: string[] = [];
+  try {
+    await readTar(path, async (entry) => {
+      checkAbort(options.signal, 'importing a backup');
+      const f = byPath.get(entry.path.slice(m.id.length + 1));
+      if (!f || entry.type !== 'File' || entry.size !== f.size) return void entry.resume();
+      const put = await store.putStream(entry as AsyncIterable<Buffer>, options);
+      if (put.written) added.push(put.sha256);
+      if (put.sha256 !== f.sha256 || put.size !== f.size) {
+        throw refuse(path, `${f.path} does not match its checksum in the manifest`, f.path);
+      }
+    });
+  } catch (err) {
+    // Under the repository lock, a blob this import wrote was in no backup before it: take it back out.
+    for (const sha256 of added) await store.removeBlob(sha256).catch(() => undefined);
+    throw err;
+  }
+  return { manifest: { ...m, files: m.files.map((f) => ({ ...f, mode: plainMode(f.mode) })) }, added };
 }

@@ -79,27 +79,119 @@ export function isSafeRelativePath(path: string): boolean {
   return SAFE_PATH.test(path) && !path.includes('//') && !path.endsWith('/');
 }
 
-/** Parses and checks a manifest read from a store or a bundle. */
+const REASONS = new Set(['pre-release', 'pre-rollback', 'scheduled', 'manual', 'pre-recovery']);
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+/** Longest free-text value (version, label, host...) a manifest may carry. */
+const MAX_TEXT = 4096;
+
+type Bad = (what: string) => never;
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const text = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_TEXT;
+
+function checkFiles(files: unknown, bad: Bad): ManifestFile[] {
+  if (!Array.isArray(files) || files.length === 0) bad('no files');
+  const paths = new Set<string>();
+  for (const f of files as unknown[]) {
+    if (!isRecord(f)) bad('a file entry is not an object');
+    const { path, size, sha256, mode } = f as Record<string, unknown>;
+    if (typeof path !== 'string' || path.length > 1024 || !isSafeRelativePath(path) || !path.includes('/')) {
+      bad(`unsafe path ${JSON.stringify(path)}`);
+    }
+    const p = path as string;
+    if (!count(size)) bad(`bad size for ${p}`);
+    if (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256)) bad(`bad sha256 for ${p}`);
+    if (!Number.isSafeInteger(mode) || (mode as number) < 0 || (mode as number) > 0o7777) {
+      bad(`bad mode for ${p}`);
+    }
+    if (paths.has(p)) bad(`${p} is listed twice`);
+    paths.add(p);
+  }
+  // A path may not also be a directory of another one (`rocksdb/a` and `rocksdb/a/b`).
+  for (const p of paths) {
+    for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1)) {
+      if (paths.has(p.slice(0, i))) bad(`${p.slice(0, i)} is both a file and a directory`);
+    }
+  }
+  return files as ManifestFile[];
+}
+
+function checkMetadata(m: Record<string, unknown>, files: ManifestFile[], bad: Bad): void {
+  const meta = m['metadata'];
+  if (!isRecord(meta)) bad('no metadata');
+  const { host, source, sizeBytes, writtenBytes, components } = meta as Record<string, unknown>;
+  if (!text(host) || !text(source)) bad('bad metadata host or source');
+  const total = files.reduce((n, f) => n + f.size, 0);
+  if (!count(sizeBytes) || sizeBytes !== total) bad('metadata.sizeBytes is not the sum of the files');
+  if (!count(writtenBytes) || (writtenBytes as number) > total) bad('bad metadata.writtenBytes');
+  if (!isRecord(components)) bad('bad metadata.components');
+  const expected: Record<string, { files: number; sizeBytes: number }> = {};
+  for (const f of files) {
+    const c = expected[componentOf(f.path)] ?? { files: 0, sizeBytes: 0 };
+    expected[componentOf(f.path)] = { files: c.files + 1, sizeBytes: c.sizeBytes + f.size };
+  }
+  const got = components as Record<string, unknown>;
+  const names = Object.keys(got).sort();
+  if (names.join('/') !== Object.keys(expected).sort().join('/'))
+    bad('metadata.components differ from the files');
+  for (const name of names) {
+    const c = got[name];
+    if (
+      !isRecord(c) ||
+      c['files'] !== expected[name]?.files ||
+      c['sizeBytes'] !== expected[name]?.sizeBytes
+    ) {
+      bad(`metadata.components.${name} differs from the files`);
+    }
+  }
+}
+
+/**
+ * Parses and checks every field of a manifest read from a store or a bundle, so that nothing downstream
+ * (list, restore, retention) meets a malformed one. Throws {@link BackupCorruptError} naming the field.
+ */
 export function parseManifest(data: Uint8Array, where: string): BackupManifest {
-  let m: BackupManifest;
+  let raw: unknown;
   try {
-    m = JSON.parse(Buffer.from(data).toString('utf8')) as BackupManifest;
+    raw = JSON.parse(Buffer.from(data).toString('utf8'));
   } catch (err) {
     throw new BackupCorruptError(`${where} is not valid JSON`, { cause: err, plugin: 'backup-rocksdb' });
   }
-  const bad = (what: string): never => {
+  const bad: Bad = (what) => {
     throw new BackupCorruptError(`${where} is not a backup manifest: ${what}`, { plugin: 'backup-rocksdb' });
   };
-  if (m?.format !== 'codegraph-rocksdb-backup/1') bad('unknown format');
-  if (typeof m.id !== 'string' || !BACKUP_ID.test(m.id)) bad('bad id');
-  if (Number.isNaN(Date.parse(m.createdAt))) bad('bad createdAt');
-  if (!Array.isArray(m.files)) bad('no files');
-  for (const f of m.files) {
-    if (!isSafeRelativePath(f?.path) || !f.path.includes('/')) bad(`unsafe path ${JSON.stringify(f?.path)}`);
-    if (!Number.isSafeInteger(f.size) || f.size < 0) bad(`bad size for ${f.path}`);
-    if (!/^[0-9a-f]{64}$/.test(f.sha256)) bad(`bad sha256 for ${f.path}`);
+  if (!isRecord(raw)) bad('not an object');
+  const m = raw as Record<string, unknown>;
+  if (m['format'] !== 'codegraph-rocksdb-backup/1') bad('unknown format');
+  if (typeof m['id'] !== 'string' || !BACKUP_ID.test(m['id'])) bad('bad id');
+  const createdAt = m['createdAt'];
+  if (typeof createdAt !== 'string' || !ISO_TIME.test(createdAt) || Number.isNaN(Date.parse(createdAt))) {
+    bad('bad createdAt');
   }
-  return m;
+  if (typeof m['reason'] !== 'string' || !REASONS.has(m['reason'])) bad('bad reason');
+  for (const key of ['version', 'environment'] as const) {
+    if (m[key] !== undefined && !text(m[key])) bad(`bad ${key}`);
+  }
+  const labels = m['labels'];
+  if (!isRecord(labels) || Object.keys(labels).length > 256) bad('bad labels');
+  for (const [k, v] of Object.entries(labels as Record<string, unknown>)) {
+    if (!text(k) || !text(v)) bad(`bad label ${JSON.stringify(k).slice(0, 80)}`);
+  }
+  const files = checkFiles(m['files'], bad);
+  checkMetadata(m, files, bad);
+  return raw as unknown as BackupManifest;
+}
+
+/** Only the plain permission bits of a file are ever restored (no setuid, setgid or sticky bit). */
+export function plainMode(mode: number): number {
+  return mode & 0o777 || 0o644;
+}
+
+/** A backup's creation time from its id (`20261125T184500123Z-…`), for a backup whose manifest is damaged. */
+export function timeOfId(id: string): string {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z/.exec(id);
+  return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z` : new Date(0).toISOString();
 }
 
 /** What `list()` shows of a manifest. */
@@ -113,5 +205,19 @@ export function toBackupInfo(m: BackupManifest, verification: VerificationRecord
     sizeBytes: m.metadata.sizeBytes,
     files: m.files.length,
     ...(verification ? { verified: verification.ok } : {}),
+  };
+}
+
+/** What `list()` shows of a backup whose records cannot be trusted. */
+export function damagedInfo(id: string, reason: string): BackupInfo {
+  return {
+    id,
+    createdAt: timeOfId(id),
+    reason: 'manual',
+    labels: {},
+    sizeBytes: 0,
+    files: 0,
+    verified: false,
+    damaged: { reason },
   };
 }

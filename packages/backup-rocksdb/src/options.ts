@@ -1,7 +1,9 @@
-import { resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { BackupRequest, Logger } from '@codegraph/release-core';
 import { ConfigInvalidError, silentLogger } from '@codegraph/release-core';
-import { type BlobStore, localBlobStore } from './blob-store.js';
+import type { BlobStore } from './blob-store.js';
+import { DEFAULT_IMPORT_LIMITS, type ImportLimits } from './bundle.js';
+import { localBlobStore } from './local-store.js';
 import { type SnapshotSource, stoppedDatabase } from './sources.js';
 import { DEFAULT_CHUNK_SIZE } from './utils/fs.js';
 
@@ -62,6 +64,18 @@ export interface RocksdbBackupOptions {
   onProgress?: (event: BackupProgress) => void;
   /** The clock (backup times, `pre-recovery` names). @default () => new Date() */
   now?: () => Date;
+  /**
+   * How long a stored blob that was read back and found good (when written, reused, or verified at level
+   * `checksum`) is reused by the next backup without reading it again. Past that, a reused blob is read back
+   * and compared with the file first, and written again if it rotted. 0 reads back every reused blob.
+   * @default 86400000 (24 hours)
+   */
+  reuseVerifiedWithinMs?: number;
+  /**
+   * Bounds of {@link RocksdbBackup.importBundle}, checked before anything is written.
+   * @default { fileBytes: 16 GiB, totalBytes: 64 GiB, manifestBytes: 16 MiB }
+   */
+  importLimits?: ImportLimits;
 }
 
 /** Options after defaults and checks. */
@@ -78,6 +92,10 @@ export interface ResolvedOptions {
   logger: Logger;
   onProgress: ((event: BackupProgress) => void) | undefined;
   now: () => Date;
+  importLimits: Required<ImportLimits>;
+  reuseVerifiedWithinMs: number;
+  /** Where a restore records its swap (beside the database), so that a crash is rolled forward. */
+  intent: string;
 }
 
 const EXTRA_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -117,9 +135,26 @@ export function resolveOptions(options: RocksdbBackupOptions): ResolvedOptions {
   if (gzipLevel !== false && (!Number.isSafeInteger(gzipLevel) || gzipLevel < 0 || gzipLevel > 9)) {
     throw invalid(`gzipLevel must be 0 to 9 or false, not ${String(gzipLevel)}`);
   }
+  const importLimits = { ...DEFAULT_IMPORT_LIMITS };
+  for (const [k, v] of Object.entries(options.importLimits ?? {})) {
+    if (!(k in importLimits) || !Number.isSafeInteger(v) || (v as number) < 1) {
+      throw invalid(`importLimits.${k} must be a positive whole number of bytes, not ${String(v)}`);
+    }
+    importLimits[k as keyof ImportLimits] = v as number;
+  }
+  const reuseVerifiedWithinMs = options.reuseVerifiedWithinMs ?? 86_400_000;
+  if (!Number.isSafeInteger(reuseVerifiedWithinMs) || reuseVerifiedWithinMs < 0) {
+    throw invalid(
+      `reuseVerifiedWithinMs must be a whole number of milliseconds >= 0, not ${String(reuseVerifiedWithinMs)}`,
+    );
+  }
+  const dbPath = resolve(db);
   return {
     store,
-    db: resolve(db),
+    importLimits,
+    reuseVerifiedWithinMs,
+    intent: join(dirname(dbPath), `.${basename(dbPath)}.restore-intent.json`),
+    db: dbPath,
     source: options.source ?? stoppedDatabase(),
     extras,
     concurrency,

@@ -3,7 +3,6 @@ import type {
   BackupInfo,
   BackupProvider,
   BackupRequest,
-  BackupVerification,
   OperationContext,
   PruneResult,
   RestoreRequest,
@@ -17,8 +16,9 @@ import {
   ConfigInvalidError,
   ReleaseError,
 } from '@codegraph/release-core';
+import { ensureKey } from './auth.js';
 import { readBundle, writeBundle } from './bundle.js';
-import { type BackupManifest, componentOf, newBackupId, toBackupInfo } from './manifest.js';
+import { type BackupManifest, componentOf, damagedInfo, newBackupId, toBackupInfo } from './manifest.js';
 import { checkRequest, type ResolvedOptions, type RocksdbBackupOptions, resolveOptions } from './options.js';
 import {
   collectGarbage,
@@ -31,10 +31,17 @@ import {
   storeFiles,
   writeVerification,
 } from './repository.js';
-import { type RestoredComponent, restoreManifest, selectBackup } from './restore.js';
+import {
+  checkRestoreRequest,
+  type RestoredComponent,
+  recoverRestores,
+  restoreManifest,
+  selectBackup,
+} from './restore.js';
 import { checkRetentionPolicy, planRetention } from './retention.js';
 import { checkAbort, lstatOrUndefined, walkFiles } from './utils/fs.js';
-import { verifyManifest } from './verify.js';
+import { readVerified, writeVerified } from './verified.js';
+import { type CopiesVerification, verifyBackup, verifyManifest } from './verify.js';
 
 /**
  * What {@link RocksdbBackup.restore} did.
@@ -62,6 +69,8 @@ export interface RocksdbRestoreResult extends RestoreResult {
 export interface RocksdbBackup extends BackupProvider {
   /** Backups, newest first. */
   list(ctx?: OperationContext): Promise<BackupInfo[]>;
+  /** Verifies a backup; a replicated store's copies are each verified and reported in `copies`. */
+  verify(id: string, options?: { level?: VerifyLevel } & OperationContext): Promise<CopiesVerification>;
   restore(request: RestoreRequest, ctx?: OperationContext): Promise<RocksdbRestoreResult>;
   prune(policy: RetentionPolicy, ctx?: OperationContext): Promise<PruneResult>;
   /** Writes one backup as a tar bundle with SHA256SUMS (gzipped unless `gzipLevel: false`). */
@@ -82,20 +91,34 @@ async function createBackup(
 ): Promise<BackupInfo> {
   checkRequest(request);
   const logger = ctx.logger ?? o.logger;
-  for (const [name, dir] of Object.entries(o.extras)) {
-    if (!(await lstatOrUndefined(dir))?.isDirectory()) {
-      throw new ConfigInvalidError(`extra ${name}: ${dir} is not a directory`, { plugin: 'backup-rocksdb' });
-    }
-    // Refuses links and special files now, before the service is asked to pause or checkpoint.
-    await walkFiles(dir);
-  }
   checkAbort(ctx.signal, 'backup');
   const release = await o.store.lock();
   try {
     await o.store.cleanTemporary();
-    const previous = (await listManifests(o.store, logger)).at(-1);
+    // Never back up a database that an interrupted restore left half swapped: finish that restore first.
+    await recoverRestores(o.intent, { rocksdb: o.db, ...o.extras }, logger);
+    for (const [name, dir] of Object.entries(o.extras)) {
+      if (!(await lstatOrUndefined(dir))?.isDirectory()) {
+        throw new ConfigInvalidError(`extra ${name}: ${dir} is not a directory`, {
+          plugin: 'backup-rocksdb',
+        });
+      }
+      // Refuses links and special files now, before the service is asked to pause or checkpoint.
+      await walkFiles(dir);
+    }
+    const key = await ensureKey(o.store);
+    const previous = (await listManifests(o.store, logger)).manifests.at(-1);
     const hints = new Map((previous?.files ?? []).map((f) => [f.path, f]));
-    const io = { concurrency: o.concurrency, chunkSize: o.chunkSize, signal: ctx.signal };
+    const now = o.now().getTime();
+    const verified = await readVerified(o.store, now);
+    const io = {
+      concurrency: o.concurrency,
+      chunkSize: o.chunkSize,
+      signal: ctx.signal,
+      verified,
+      now,
+      trustMs: o.reuseVerifiedWithinMs,
+    };
     const onFile = (f: { path: string; size: number }, written: boolean) =>
       o.onProgress?.({ path: f.path, size: f.size, written });
     const snapshot = await o.source.open(o.db, { signal: ctx.signal, logger });
@@ -136,7 +159,10 @@ async function createBackup(
         files,
       };
       checkAbort(ctx.signal, 'backup');
-      await commitManifest(o.store, manifest);
+      await commitManifest(o.store, manifest, key);
+      await writeVerified(o.store, verified).catch((err: unknown) =>
+        logger.warn('backup-rocksdb: could not record which blobs were read back', { error: String(err) }),
+      );
       logger.info('backup-rocksdb: backup committed', {
         id: manifest.id,
         files: files.length,
@@ -163,12 +189,24 @@ function typed(err: unknown, phase: 'backup' | 'restore' | 'export' | 'import'):
   });
 }
 
+/** Backups newest first, the damaged ones included (marked `damaged`), so that none goes unseen. */
 async function infos(o: ResolvedOptions, ctx: OperationContext): Promise<BackupInfo[]> {
-  const manifests = await listManifests(o.store, ctx.logger ?? o.logger);
+  const { manifests, damaged } = await listManifests(o.store, ctx.logger ?? o.logger);
   const out = await Promise.all(
     manifests.map(async (m) => toBackupInfo(m, await readVerification(o.store, m.id))),
   );
-  return out.reverse();
+  out.push(...damaged.map((d) => damagedInfo(d.id, d.reason)));
+  return out.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+}
+
+/** Runs `fn` holding the repository lock (create, import, restore and prune exclude each other). */
+async function locked<T>(o: ResolvedOptions, fn: () => Promise<T>): Promise<T> {
+  const release = await o.store.lock();
+  try {
+    return await fn();
+  } finally {
+    await release();
+  }
 }
 
 /**
@@ -199,6 +237,64 @@ export function rocksdbBackup(options: RocksdbBackupOptions): RocksdbBackup {
     signal: ctx.signal,
   });
 
+  // Restore holds the repository lock: a prune cannot remove the backup while it is being restored.
+  const restoreLocked = async (
+    request: RestoreRequest,
+    ctx: OperationContext,
+  ): Promise<RocksdbRestoreResult> => {
+    const logger = ctx.logger ?? o.logger;
+    const destinations = { rocksdb: o.db, ...o.extras };
+    await recoverRestores(o.intent, destinations, logger);
+    const chosen = selectBackup(await infos(o, ctx), request);
+    const manifest = await readManifest(o.store, chosen.id);
+    // Presence first (cheap); the checksum of every file is then checked while it is staged, before any swap.
+    const presence = await verifyManifest(o.store, manifest, 'presence', { ...io(ctx), ldb: o.ldb });
+    if (!presence.ok) {
+      throw new BackupCorruptError(
+        `backup ${manifest.id} is incomplete: ${presence.problems.map((p) => `${p.path} (${p.problem})`).join(', ')}; ` +
+          'nothing was changed; choose another backup explicitly',
+        {
+          plugin: 'backup-rocksdb',
+          phase: 'restore',
+          details: { id: manifest.id, problems: presence.problems },
+        },
+      );
+    }
+    const components = await restoreManifest(o.store, manifest, destinations, {
+      ...io(ctx),
+      logger,
+      now: o.now,
+      intent: o.intent,
+    }).catch((err: unknown) => {
+      throw typed(err, 'restore');
+    });
+    await writeVerification(o.store, manifest.id, {
+      ok: true,
+      level: 'checksum',
+      at: o.now().toISOString(),
+    });
+    const db = components.find((c) => c.name === 'rocksdb');
+    return { id: manifest.id, ...(db?.movedAside ? { movedAside: db.movedAside } : {}), components };
+  };
+
+  // What a verification learnt about each blob (of the primary copy): good ones are known good from now, a
+  // damaged or missing one is no longer, so the next backup writes it again.
+  const recordBlobs = async (manifest: BackupManifest, result: CopiesVerification, level: VerifyLevel) => {
+    const now = o.now().getTime();
+    const record = await readVerified(o.store, now);
+    const problems = result.copies?.[0]?.problems ?? result.problems;
+    const bad = new Set(
+      problems
+        .filter((p) => p.problem !== 'scan')
+        .map((p) => manifest.files.find((f) => f.path === p.path)?.sha256),
+    );
+    for (const f of manifest.files) {
+      if (bad.has(f.sha256)) record.delete(f.sha256);
+      else if (level !== 'presence') record.set(f.sha256, now);
+    }
+    await writeVerified(o.store, record);
+  };
+
   const provider = {
     name: o.name,
     create: (request: BackupRequest, ctx: OperationContext = {}) =>
@@ -210,55 +306,33 @@ export function rocksdbBackup(options: RocksdbBackupOptions): RocksdbBackup {
     async verify(
       id: string,
       opts: { level?: VerifyLevel } & OperationContext = {},
-    ): Promise<BackupVerification> {
-      const manifest = await readManifest(o.store, id);
-      const result = await verifyManifest(o.store, manifest, opts.level ?? 'checksum', {
-        ...io(opts),
-        ldb: o.ldb,
-      });
+    ): Promise<CopiesVerification> {
+      const level = opts.level ?? 'checksum';
+      let manifest: BackupManifest;
+      try {
+        manifest = await readManifest(o.store, id);
+      } catch (err) {
+        if (!(err instanceof BackupCorruptError)) throw err;
+        // Records that disagree: the backup is reported corrupt (by its manifest), not skipped.
+        const detail = String(err.details?.['reason'] ?? err.message);
+        await writeVerification(o.store, id, { ok: false, level, at: o.now().toISOString() });
+        return { id, ok: false, level, problems: [{ path: 'manifest.json', problem: 'checksum', detail }] };
+      }
+      const result = await verifyBackup(o.store, manifest, level, { ...io(opts), ldb: o.ldb });
+      await recordBlobs(manifest, result, level).catch(() => undefined);
       await writeVerification(o.store, id, { ok: result.ok, level: result.level, at: o.now().toISOString() });
       return result;
     },
 
     async restore(request: RestoreRequest, ctx: OperationContext = {}): Promise<RocksdbRestoreResult> {
-      const logger = ctx.logger ?? o.logger;
-      const chosen = selectBackup(await infos(o, ctx), request);
-      const manifest = await readManifest(o.store, chosen.id);
-      // Presence first (cheap); the checksum of every file is then checked while it is staged, before any swap.
-      const presence = await verifyManifest(o.store, manifest, 'presence', { ...io(ctx), ldb: o.ldb });
-      if (!presence.ok) {
-        throw new BackupCorruptError(
-          `backup ${manifest.id} is incomplete: ${presence.problems.map((p) => `${p.path} (${p.problem})`).join(', ')}; ` +
-            'nothing was changed; choose another backup explicitly',
-          {
-            plugin: 'backup-rocksdb',
-            phase: 'restore',
-            details: { id: manifest.id, problems: presence.problems },
-          },
-        );
-      }
-      const destinations = { rocksdb: o.db, ...o.extras };
-      const components = await restoreManifest(o.store, manifest, destinations, {
-        ...io(ctx),
-        logger,
-        now: o.now,
-      }).catch((err: unknown) => {
-        throw typed(err, 'restore');
-      });
-      await writeVerification(o.store, manifest.id, {
-        ok: true,
-        level: 'checksum',
-        at: o.now().toISOString(),
-      });
-      const db = components.find((c) => c.name === 'rocksdb');
-      return { id: manifest.id, ...(db?.movedAside ? { movedAside: db.movedAside } : {}), components };
+      checkRestoreRequest(request);
+      return locked(o, () => restoreLocked(request, ctx));
     },
 
     async prune(policy: RetentionPolicy, ctx: OperationContext = {}): Promise<PruneResult> {
       checkRetentionPolicy(policy);
-      const release = await o.store.lock();
-      try {
-        const manifests = await listManifests(o.store, ctx.logger ?? o.logger);
+      return locked(o, async () => {
+        const { manifests, damaged } = await listManifests(o.store, ctx.logger ?? o.logger);
         const candidates = await Promise.all(
           manifests.map(async (m) => ({
             id: m.id,
@@ -272,12 +346,14 @@ export function rocksdbBackup(options: RocksdbBackupOptions): RocksdbBackup {
           await removeBackupRecords(o.store, id);
         }
         const kept = manifests.filter((m) => plan.keep.includes(m.id));
-        const freedBytes = await collectGarbage(o.store, kept);
+        // Damaged backups are neither removed nor collected: an operator decides (they are listed).
+        const freedBytes = await collectGarbage(o.store, kept, damaged);
+        const referenced = new Set(kept.flatMap((m) => m.files.map((f) => f.sha256)));
+        const now = o.now().getTime();
+        await writeVerified(o.store, await readVerified(o.store, now), referenced).catch(() => undefined);
         (ctx.logger ?? o.logger).info('backup-rocksdb: pruned', { removed: plan.remove, freedBytes });
         return { removed: plan.remove, kept: plan.keep, freedBytes };
-      } finally {
-        await release();
-      }
+      });
     },
 
     async exportBundle(id: string, file: string, ctx: OperationContext = {}) {
@@ -305,22 +381,26 @@ export function rocksdbBackup(options: RocksdbBackupOptions): RocksdbBackup {
           plugin: 'backup-rocksdb',
         });
       }
-      const release = await o.store.lock();
-      try {
+      return locked(o, async () => {
+        const key = await ensureKey(o.store);
         const exists = async (id: string) =>
           (await o.store.readDoc(`backups/${id}/manifest.json`)) !== undefined;
-        const manifest = await readBundle(o.store, file, {
+        const { manifest, added } = await readBundle(o.store, file, {
           chunkSize: o.chunkSize,
           signal: ctx.signal,
           exists,
+          limits: o.importLimits,
         }).catch((err: unknown) => {
           throw typed(err, 'import');
         });
-        await commitManifest(o.store, manifest);
+        try {
+          await commitManifest(o.store, manifest, key);
+        } catch (err) {
+          for (const sha256 of added) await o.store.removeBlob(sha256).catch(() => undefined);
+          throw typed(err, 'import');
+        }
         return toBackupInfo(manifest, undefined);
-      } finally {
-        await release();
-      }
+      });
     },
   } satisfies RocksdbBackup;
   return provider;

@@ -1,11 +1,12 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { BackupInfo, Logger, RestoreRequest } from '@codegraph/release-core';
 import { BackupFailedError, BackupNotFoundError, ConfigInvalidError } from '@codegraph/release-core';
 import type { BlobStore } from './blob-store.js';
 import { type BackupManifest, componentOf } from './manifest.js';
-import { type IoOptions, materialize } from './materialize.js';
-import { fsyncDir, lstatOrUndefined, nonce } from './utils/fs.js';
+import { type IoOptions, materialize, verifyStaged } from './materialize.js';
+import { activeStaging, applySwap, cleanStaging, type SwapIntent, stagingName, writeIntent } from './swap.js';
+import { lstatOrUndefined, nonce } from './utils/fs.js';
 import { lockHolder } from './utils/lock.js';
 
 /**
@@ -23,6 +24,15 @@ export interface RestoredComponent {
   path?: string;
   /** Where the data that was there before went (never deleted). */
   movedAside?: string;
+}
+
+/** Rejects a malformed restore request ({@link ConfigInvalidError}) before anything is locked or touched. */
+export function checkRestoreRequest(request: RestoreRequest): void {
+  try {
+    selectBackup([], request);
+  } catch (err) {
+    if (!(err instanceof BackupNotFoundError)) throw err; // well formed: nothing to choose from yet
+  }
 }
 
 /**
@@ -87,15 +97,17 @@ async function asideName(path: string, now: Date): Promise<string> {
 }
 
 /**
- * Restores a backup's components to their destinations: the database first refused while its LOCK is held;
- * every component staged in a new sibling directory (hashing each file as it is copied); then each existing
- * directory moved aside and the staged one renamed into place. Nothing that was there is deleted.
+ * Restores a backup's components to their destinations: refused while the database's LOCK is held; every
+ * component staged in a new sibling directory and checked there (every file hashed as it is on disk, nothing
+ * more and nothing less); then an intent record is written and the directories are swapped (each existing
+ * one moved aside, the staged one renamed into place). A crash during the swap is rolled forward from the
+ * intent by the next restore or backup, so the data is either all old or all new. Nothing is deleted.
  */
 export async function restoreManifest(
   store: BlobStore,
   manifest: BackupManifest,
   destinations: Readonly<Record<string, string>>,
-  io: IoOptions & { logger: Logger; now: () => Date },
+  io: IoOptions & { logger: Logger; now: () => Date; intent: string },
 ): Promise<RestoredComponent[]> {
   const names = [...new Set(manifest.files.map((f) => componentOf(f.path)))].sort();
   const plan = names.map((name) => ({
@@ -121,7 +133,7 @@ export async function restoreManifest(
     }
   }
 
-  const staged: Array<{ name: string; path: string; staging: string }> = [];
+  const staged: SwapIntent['steps'] = [];
   try {
     for (const { name, path } of plan) {
       if (!path) {
@@ -131,28 +143,50 @@ export async function restoreManifest(
         continue;
       }
       await mkdir(dirname(path), { recursive: true });
-      const staging = resolve(dirname(path), `.${basename(path)}.restore-${manifest.id}-${nonce()}`);
+      const staging = resolve(dirname(path), stagingName(basename(path), manifest.id, nonce()));
       staged.push({ name, path, staging });
+      activeStaging.add(staging);
       const files = manifest.files.filter((f) => componentOf(f.path) === name);
       await materialize(store, files, staging, `${name}/`, io);
+      await verifyStaged(files, staging, `${name}/`, io);
     }
+    for (const step of staged) {
+      if (await lstatOrUndefined(step.path)) step.aside = await asideName(step.path, io.now());
+    }
+    await writeIntent(io.intent, { format: 'codegraph-restore-intent/1', id: manifest.id, steps: staged });
   } catch (err) {
     // Staging directories are ours and hold copies only; the live data has not been touched.
     for (const s of staged) await rm(s.staging, { recursive: true, force: true });
+    for (const s of staged) activeStaging.delete(s.staging);
     throw err;
   }
 
+  try {
+    await applySwap(io.intent, io.logger);
+  } finally {
+    for (const s of staged) activeStaging.delete(s.staging);
+  }
   const done: RestoredComponent[] = plan.filter((p) => !p.path).map((p) => ({ name: p.name }));
-  for (const { name, path, staging } of staged) {
-    let movedAside: string | undefined;
-    if (await lstatOrUndefined(path)) {
-      movedAside = await asideName(path, io.now());
-      await rename(path, movedAside);
-    }
-    await rename(staging, path);
-    await fsyncDir(dirname(path));
-    io.logger.info('backup-rocksdb: restored', { name, path, movedAside });
-    done.push({ name, path, ...(movedAside ? { movedAside } : {}) });
+  for (const { name, path, aside } of staged) {
+    io.logger.info('backup-rocksdb: restored', { name, path, movedAside: aside });
+    done.push({ name, path, ...(aside ? { movedAside: aside } : {}) });
   }
   return done;
+}
+
+/** Finishes a restore a crash interrupted, then removes staging copies no process is using. */
+export async function recoverRestores(
+  intent: string,
+  destinations: Readonly<Record<string, string>>,
+  logger: Logger,
+): Promise<void> {
+  await applySwap(intent, logger);
+  // A crash while the intent record itself was being written leaves its temporary file.
+  const leftover = `.${basename(intent)}.tmp-`;
+  for (const name of await readdir(dirname(intent)).catch(() => [] as string[])) {
+    if (name.startsWith(leftover) && /^[0-9a-f]{12}$/.test(name.slice(leftover.length))) {
+      await rm(join(dirname(intent), name), { force: true });
+    }
+  }
+  await cleanStaging(Object.values(destinations), logger);
 }

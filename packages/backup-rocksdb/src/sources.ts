@@ -1,9 +1,9 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Logger } from '@codegraph/release-core';
 import { BackupFailedError, ConfigInvalidError } from '@codegraph/release-core';
+import { runTool } from './tool.js';
 import { lstatOrUndefined, nonce } from './utils/fs.js';
 import { lockHolder } from './utils/lock.js';
 
@@ -339,28 +339,4 @@ export function consistentDirectory(dir?: string): SnapshotSource {
   };
 }
 
-/** Runs a RocksDB tool; a missing binary is a {@link ConfigInvalidError} that says how to install it. */
-export function runTool(command: string, args: string[], signal?: AbortSignal): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { signal, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout);
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        return reject(
-          new ConfigInvalidError(
-            `${command} was not found; install RocksDB's tools (apt-get install rocksdb-tools) or pass its path`,
-            { cause: err, plugin: 'backup-rocksdb' },
-          ),
-        );
-      }
-      reject(
-        new BackupFailedError(
-          `${command} ${args.join(' ')} failed: ${(stderr || stdout || err.message).trim()}`,
-          {
-            cause: err,
-            plugin: 'backup-rocksdb',
-          },
-        ),
-      );
-    });
-  });
-}
+export { runTool } from './tool.js';

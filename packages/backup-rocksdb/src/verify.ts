@@ -6,7 +6,7 @@ import { BackupCorruptError, ConfigInvalidError, ReleaseError } from '@codegraph
 import type { BlobStore } from './blob-store.js';
 import type { BackupManifest } from './manifest.js';
 import { hashBlob, type IoOptions, materialize } from './materialize.js';
-import { runTool } from './sources.js';
+import { streamTool } from './tool.js';
 import { mapLimit } from './utils/fs.js';
 
 type Problem = BackupVerification['problems'][number];
@@ -19,6 +19,54 @@ export const VERIFY_LEVELS: readonly VerifyLevel[] = ['presence', 'checksum', 's
  * `scan` (checksum, then a full read of the database with `ldb scan` opened as a secondary instance, which
  * catches corruption the source database already had when it was backed up).
  */
+/**
+ * A verification of a backup kept in several copies ({@link BlobStore.copies}, e.g. local and offsite). Each
+ * copy is checked on its own and reported in `copies`; `ok` and `problems` say whether the backup can be
+ * restored intact, that is whether every file is good in at least one copy (a restore reads each blob from a
+ * copy that holds it intact).
+ *
+ * @example
+ * ```ts
+ * const v = await backup.verify(id) // v.copies: [{ location: '/backups', ok: false, problems }, { location: 's3://…', ok: true, problems: [] }]
+ * ```
+ */
+export interface CopiesVerification extends BackupVerification {
+  copies?: Array<{ location: string; ok: boolean; problems: Problem[] }>;
+}
+
+/** Verifies a backup in its store, and in each copy of a replicated store. */
+export async function verifyBackup(
+  store: BlobStore,
+  manifest: BackupManifest,
+  level: VerifyLevel,
+  io: IoOptions & { ldb: string },
+): Promise<CopiesVerification> {
+  const copies = store.copies?.() ?? [];
+  if (copies.length === 0) return verifyManifest(store, manifest, level, io);
+  const blobLevel = level === 'scan' ? 'checksum' : level;
+  const reports: NonNullable<CopiesVerification['copies']> = [];
+  for (const copy of copies) {
+    const r = await verifyManifest(copy, manifest, blobLevel, io);
+    reports.push({ location: copy.location, ok: r.ok, problems: r.problems });
+  }
+  // A file is a problem of the backup only when no copy holds it intact.
+  const problems: Problem[] = [];
+  for (const first of reports[0]?.problems ?? []) {
+    const elsewhere = reports.slice(1).map((r) => r.problems.find((p) => p.path === first.path));
+    if (elsewhere.every((p) => p !== undefined)) {
+      const details = [first, ...elsewhere].map((p, i) => `${reports[i]?.location}: ${p?.detail}`);
+      problems.push({ ...first, detail: details.join('; ') });
+    }
+  }
+  // The database scan reads through the replicated store, which takes each blob from a good copy.
+  if (level === 'scan' && problems.length === 0) {
+    const scan = await scanDatabase(store, manifest, io);
+    if (scan) problems.push(scan);
+  }
+  problems.sort((a, b) => a.path.localeCompare(b.path));
+  return { id: manifest.id, ok: problems.length === 0, level, problems, copies: reports };
+}
+
 export async function verifyManifest(
   store: BlobStore,
   manifest: BackupManifest,
@@ -89,7 +137,8 @@ async function scanDatabase(
     const db = join(work, 'db');
     // A secondary instance never writes into the database directory, so local blobs can be linked.
     await materialize(store, files, db, 'rocksdb/', { ...io, hardLink: true });
-    await runTool(
+    // The scan prints every key and value: streamed and discarded, never buffered (a database of any size).
+    await streamTool(
       io.ldb,
       [`--db=${db}`, `--secondary_path=${join(work, 'secondary')}`, '--hex', 'scan'],
       io.signal,

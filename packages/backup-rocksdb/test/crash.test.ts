@@ -1,16 +1,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rocksdbBackup } from '../src/index.js';
-import { fillDatabase, requireTools, scan, tempDirs, waitFor } from './helpers.js';
+import { fillDatabase, ldbPut, requireTools, scan, tempDirs, waitFor } from './helpers.js';
 
 const tmp = tempDirs();
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const viteNode = here('../../../node_modules/vite-node/vite-node.mjs');
 const config = here('../../../vitest.config.ts');
 const child = here('./fixtures/backup-child.ts');
+const restoreChild = here('./fixtures/restore-child.ts');
 
 // A seeded generator, so a failing run can be replayed with CRASH_SEED.
 const seed = Number(process.env['CRASH_SEED'] ?? Date.now() % 1_000_000);
@@ -92,9 +93,14 @@ describe('a backup killed at random points', () => {
         killed++;
         if ((await readdir(repository)).includes('LOCK')) staleLocks++;
       }
-      // Only whole backups are listed, and every one of them is intact.
+      // Only whole backups are listed, and every one of them is intact. A child killed after its commit
+      // but before it printed "done" leaves one whole backup more: it must verify like the others.
       const listed = (await backup.list()).map((b) => b.id).sort();
+      const extra = listed.filter((id) => !completed.includes(id));
+      expect(extra.length, `round ${round} ${JSON.stringify(kill)}`).toBeLessThanOrEqual(done ? 0 : 1);
+      completed.push(...extra);
       expect(listed, `round ${round} ${JSON.stringify(kill)}`).toEqual([...completed].sort());
+      expect((await backup.list()).filter((b) => b.damaged)).toEqual([]);
       for (const id of listed) expect((await backup.verify(id)).ok, `round ${round}: ${id}`).toBe(true);
     }
 
@@ -153,4 +159,75 @@ describe('a backup cancelled through its AbortSignal', () => {
     const done = await rocksdbBackup({ repository: join(root, 'backups'), db }).create({ reason: 'manual' });
     expect((await backup.list()).map((b) => b.id)).toEqual([done.id]);
   });
+});
+
+describe('a restore killed at random points', () => {
+  it('leaves the database and its extras from one time only: all old, or (after the next run) all new', async () => {
+    await requireTools('ldb', 'db_bench');
+    const root = await tmp('restore-crash');
+    const db = join(root, 'data', 'rocksdb');
+    const vector = join(root, 'data', 'vector');
+    const repository = join(root, 'backups');
+    await mkdir(vector, { recursive: true });
+    await fillDatabase(db, { num: 20_000, seed: 33 });
+    await writeFile(join(vector, 'index.faiss'), 'backup');
+    const backup = rocksdbBackup({ repository, db, extras: { vector } });
+    const { id } = await backup.create({ reason: 'scheduled' });
+    const fromBackup = await scan(db);
+    const outcomes = new Set<string>();
+
+    for (let round = 0; round < 4; round++) {
+      // The live state differs from the backup in both components.
+      await ldbPut(db, { live: `round ${round}` });
+      await writeFile(join(vector, 'index.faiss'), `live ${round}`);
+      const live = await scan(db);
+      const proc = spawn(
+        process.execPath,
+        [viteNode, '--config', config, restoreChild, repository, db, vector, id],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      running.add(proc);
+      let out = '';
+      let err = '';
+      proc.stdout?.on('data', (d) => {
+        out += String(d);
+      });
+      proc.stderr?.on('data', (d) => {
+        err += String(d);
+      });
+      const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+      await waitFor(
+        'the child restore to start',
+        () => (out.includes('ready') ? true : (proc.exitCode ?? undefined)),
+        30_000,
+      );
+      const killAfter = Math.floor(random() * 600);
+      const timer = setTimeout(() => proc.kill('SIGKILL'), killAfter);
+      await exited;
+      clearTimeout(timer);
+      running.delete(proc);
+      if (proc.signalCode !== 'SIGKILL' && !out.includes('done'))
+        throw new Error(`the child restore failed: ${err}`);
+
+      // The next run (a backup) finishes or forgets the interrupted restore first.
+      await backup.create({ reason: 'manual' });
+      const db2 = await scan(db);
+      const vec = await readFile(join(vector, 'index.faiss'), 'utf8');
+      const state =
+        db2 === fromBackup && vec === 'backup'
+          ? 'new'
+          : db2 === live && vec === `live ${round}`
+            ? 'old'
+            : 'mixed';
+      expect(state, `round ${round}, killed after ${killAfter} ms (seed ${seed})`).not.toBe('mixed');
+      outcomes.add(state);
+      expect(
+        (await readdir(join(root, 'data'))).filter((n) => n.startsWith('.')),
+        `round ${round}`,
+      ).toEqual([]);
+    }
+    expect(outcomes.size).toBeGreaterThan(0);
+  }, 180_000);
 });

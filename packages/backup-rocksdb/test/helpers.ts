@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll } from 'vitest';
@@ -41,7 +41,10 @@ export function tempDirs(): (label?: string) => Promise<string> {
 }
 
 /** A small real database (a few MB in several SST files) written by db_bench. */
-export async function fillDatabase(db: string, options: { num: number; seed: number; writes?: number }) {
+export async function fillDatabase(
+  db: string,
+  options: { num: number; seed: number; writes?: number; valueSize?: number },
+) {
   // fillrandom wants a fresh database; `overwrite` adds `writes` random keys to an existing one.
   const existing = options.writes !== undefined;
   await mkdir(dirname(db), { recursive: true });
@@ -51,7 +54,7 @@ export async function fillDatabase(db: string, options: { num: number; seed: num
     `--num=${options.num}`,
     // New writes land in new SST files; without compactions the old files stay as they are.
     ...(existing ? [`--writes=${options.writes}`, '--disable_auto_compactions=1'] : []),
-    '--value_size=100',
+    `--value_size=${options.valueSize ?? 100}`,
     '--compression_type=none',
     '--write_buffer_size=262144',
     '--target_file_size_base=262144',
@@ -145,4 +148,19 @@ export async function holdLock(db: string): Promise<{ pid: number; release: () =
       await exited;
     },
   };
+}
+
+/** Where a local repository keeps a blob. */
+export function blobFile(repository: string, sha256: string): string {
+  return join(repository, 'blobs', 'sha256', sha256.slice(0, 2), sha256);
+}
+
+/** A backup's manifest as stored (parsed), and where it is. */
+export async function storedManifest(repository: string, id: string) {
+  const path = join(repository, 'backups', id, 'manifest.json');
+  const manifest = JSON.parse(await readFile(path, 'utf8')) as {
+    files: Array<{ path: string; size: number; sha256: string; mode: number }>;
+    [key: string]: unknown;
+  };
+  return { path, manifest };
 }

@@ -208,5 +208,6 @@ export { poolName } from './target/types.js';
 export type { Redactor } from './util/redact.js';
 export { createRedactor, REDACTED } from './util/redact.js';
 export type { RetryOptions } from './util/retry.js';
+export { sanitizeForTerminal } from './util/terminal.js';
 // Built-in verifiers (HTTP validation suite, Prometheus and proxy analysis)
 export * from './verifiers/index.js';

@@ -3,7 +3,7 @@ import type { Stats } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { AbortedError, BackupFailedError } from '@codegraph/release-core';
-import { runFileJob } from './hash-pool.js';
+import { type FileJobResult, runFileJob } from './hash-pool.js';
 
 /** Read size of every streaming pass: large reads keep Node's SHA-256 near 1 GB/s. */
 export const DEFAULT_CHUNK_SIZE = 1 << 20;
@@ -34,7 +34,7 @@ export async function copyAndHash(
   options: { signal?: AbortSignal | undefined; chunkSize?: number; mode?: number; fsync?: boolean } = {},
 ): Promise<Digest> {
   checkAbort(options.signal, `copying ${src}`);
-  return fileJob(
+  const { sha256, size } = await fileJob(
     {
       src,
       dst,
@@ -44,6 +44,7 @@ export async function copyAndHash(
     },
     options.signal,
   );
+  return { sha256, size };
 }
 
 /** Hashes a file in one streaming pass, on a worker thread. */
@@ -52,13 +53,33 @@ export async function hashFile(
   options: { signal?: AbortSignal | undefined; chunkSize?: number } = {},
 ): Promise<Digest> {
   checkAbort(options.signal, `hashing ${path}`);
-  return fileJob({ src: path, chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE }, options.signal);
+  const { sha256, size } = await fileJob(
+    { src: path, chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE },
+    options.signal,
+  );
+  return { sha256, size };
+}
+
+/**
+ * Hashes a file and compares it byte for byte with `other` in the same pass (one read of each, one hash):
+ * `same` is true only when both hold exactly the same bytes.
+ */
+export async function hashAndCompare(
+  path: string,
+  other: string,
+  options: { signal?: AbortSignal | undefined; chunkSize?: number } = {},
+): Promise<Digest & { same: boolean }> {
+  checkAbort(options.signal, `hashing ${path}`);
+  return fileJob(
+    { src: path, cmp: other, chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE },
+    options.signal,
+  );
 }
 
 async function fileJob(
   job: Parameters<typeof runFileJob>[0],
   signal: AbortSignal | undefined,
-): Promise<Digest> {
+): Promise<FileJobResult> {
   try {
     return await runFileJob(job, signal);
   } catch (err) {
@@ -68,10 +89,10 @@ async function fileJob(
 }
 
 /** Writes `data` to `dst` through a temporary file, fsync and rename, then fsyncs the directory. */
-export async function writeFileAtomic(dst: string, data: Uint8Array | string): Promise<void> {
+export async function writeFileAtomic(dst: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
   await mkdir(dirname(dst), { recursive: true });
   const tmp = join(dirname(dst), `.${basename(dst)}.tmp-${nonce()}`);
-  const handle = await open(tmp, 'wx', 0o644);
+  const handle = await open(tmp, 'wx', mode);
   try {
     await handle.writeFile(data);
     await handle.sync();

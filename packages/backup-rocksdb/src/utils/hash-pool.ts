@@ -9,29 +9,49 @@ const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const fs = require('node:fs');
 let buf = Buffer.alloc(0);
+let other = Buffer.alloc(0);
+// Reads exactly n bytes of fd into b (fewer only at its end).
+const readFull = (fd, b, n) => {
+  let got = 0;
+  while (got < n) {
+    const r = fs.readSync(fd, b, got, n - got, null);
+    if (r === 0) break;
+    got += r;
+  }
+  return got;
+};
 parentPort.on('message', (job) => {
-  let input, output;
+  let input, output, cmp;
   try {
     if (buf.length !== job.chunkSize) buf = Buffer.allocUnsafe(job.chunkSize);
     const hash = createHash('sha256');
     input = fs.openSync(job.src, 'r');
     if (job.dst) output = fs.openSync(job.dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, job.mode);
+    // With cmp, the file is also compared byte for byte with another (a stored blob), in the same pass.
+    let same = job.cmp !== undefined;
+    if (same) {
+      try { cmp = fs.openSync(job.cmp, 'r'); } catch { same = false; }
+      if (other.length !== job.chunkSize) other = Buffer.allocUnsafe(job.chunkSize);
+    }
     let size = 0;
     for (;;) {
       if (job.abort && Atomics.load(job.abort, 0) !== 0) throw Object.assign(new Error('aborted'), { code: 'ABORT_ERR' });
-      const n = fs.readSync(input, buf, 0, buf.length, null);
+      const n = readFull(input, buf, buf.length);
+      if (same && (readFull(cmp, other, n) !== n || buf.compare(other, 0, n, 0, n) !== 0)) same = false;
       if (n === 0) break;
       hash.update(buf.subarray(0, n));
       size += n;
       if (output !== undefined) for (let off = 0; off < n; ) off += fs.writeSync(output, buf, off, n - off);
     }
+    if (same && fs.readSync(cmp, other, 0, 1, null) !== 0) same = false;
     if (output !== undefined && job.fsync) fs.fsyncSync(output);
-    parentPort.postMessage({ id: job.id, sha256: hash.digest('hex'), size });
+    parentPort.postMessage({ id: job.id, sha256: hash.digest('hex'), size, same });
   } catch (err) {
     parentPort.postMessage({ id: job.id, error: String(err && err.message), code: err && err.code, path: err && err.path });
   } finally {
     if (input !== undefined) fs.closeSync(input);
     if (output !== undefined) fs.closeSync(output);
+    if (cmp !== undefined) fs.closeSync(cmp);
   }
 });
 `;
@@ -42,6 +62,8 @@ interface Job {
   dst?: string | undefined;
   mode?: number | undefined;
   fsync?: boolean | undefined;
+  /** A file compared with `src` byte for byte in the same pass (the reply's `same`). */
+  cmp?: string | undefined;
   chunkSize: number;
   abort?: Int32Array | undefined;
 }
@@ -49,11 +71,18 @@ interface Reply {
   id: number;
   sha256?: string;
   size?: number;
+  same?: boolean;
   error?: string;
   code?: string;
   path?: string;
 }
-type Pending = { resolve: (r: { sha256: string; size: number }) => void; reject: (e: Error) => void };
+/** A file job's outcome; `same` answers a comparison asked with `cmp`. */
+export interface FileJobResult {
+  sha256: string;
+  size: number;
+  same: boolean;
+}
+type Pending = { resolve: (r: FileJobResult) => void; reject: (e: Error) => void };
 
 const idle: Worker[] = [];
 const queue: Array<{ job: Job; pending: Pending }> = [];
@@ -74,7 +103,7 @@ function spawnWorker(): Worker {
     if (!p) return;
     if (reply.error !== undefined) {
       p.reject(Object.assign(new Error(reply.error), { code: reply.code, path: reply.path }));
-    } else p.resolve({ sha256: reply.sha256 ?? '', size: reply.size ?? 0 });
+    } else p.resolve({ sha256: reply.sha256 ?? '', size: reply.size ?? 0, same: reply.same === true });
   });
   worker.on('error', (err) => {
     workers--;
@@ -100,16 +129,13 @@ function release(worker: Worker): void {
 }
 
 /** Runs one copy-and-hash (with `dst`) or hash (without) of a whole file on a worker thread. */
-export function runFileJob(
-  job: Omit<Job, 'id' | 'abort'>,
-  signal?: AbortSignal,
-): Promise<{ sha256: string; size: number }> {
+export function runFileJob(job: Omit<Job, 'id' | 'abort'>, signal?: AbortSignal): Promise<FileJobResult> {
   const abort = signal ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
   const onAbort = () => abort && Atomics.store(abort, 0, 1);
   signal?.addEventListener('abort', onAbort, { once: true });
   if (signal?.aborted) onAbort();
   const full: Job = { ...job, id: nextId++, abort };
-  return new Promise<{ sha256: string; size: number }>((resolve, reject) => {
+  return new Promise<FileJobResult>((resolve, reject) => {
     const p: Pending = { resolve, reject };
     let worker = idle.pop();
     if (!worker && workers < maxWorkers) {

@@ -26,6 +26,12 @@ export interface BackupInfo {
   files: number;
   /** Whether the last verification passed, when one ran. */
   verified?: boolean;
+  /**
+   * Set when the backup's own records cannot be trusted (an unreadable manifest, or one that disagrees with
+   * its checksums or its authentication): it is listed so that nobody misses it, and restore refuses it with
+   * `CG_BACKUP_CORRUPT`. Only `id` and `createdAt` (taken from the id) mean anything then.
+   */
+  damaged?: { reason: string };
 }
 
 /** How deep a verification goes. */

@@ -4,6 +4,7 @@ import {
   type BackupReason,
   CapabilityMissingError,
   ConfigInvalidError,
+  sanitizeForTerminal,
   type VerifyLevel,
 } from '@codegraph/release-core';
 import { type CommandContext, type OpenEngine, openEngine, pairs, parse, positionals } from '../context.js';
@@ -11,8 +12,13 @@ import { exitCodes } from '../exit.js';
 import type { Output } from '../output.js';
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+// Everything but the numbers comes from a manifest someone else wrote: shown with its control characters escaped.
 const infoLine = (b: BackupInfo) =>
-  `${b.id}  ${b.createdAt}  ${b.reason.padEnd(12)} ${(b.version ?? '-').padEnd(10)} ${String(b.files).padStart(5)} files ${mb(b.sizeBytes).padStart(10)}${b.verified === undefined ? '' : b.verified ? '  verified' : '  NOT VERIFIED'}`;
+  sanitizeForTerminal(
+    b.damaged
+      ? `${b.id}  ${b.createdAt}  DAMAGED: ${b.damaged.reason}`
+      : `${b.id}  ${b.createdAt}  ${b.reason.padEnd(12)} ${(b.version ?? '-').padEnd(10)} ${String(b.files).padStart(5)} files ${mb(b.sizeBytes).padStart(10)}${b.verified === undefined ? '' : b.verified ? '  verified' : '  NOT VERIFIED'}`,
+  );
 
 /** Parses `30d`, `12h`, `90m`, `45s` into milliseconds. */
 export function parseAge(raw: string): number {
@@ -49,7 +55,7 @@ async function verifyAll(
     out.json({ type: 'verification', ...v });
     if (!v.ok) corrupt++;
     out.line(`${v.ok ? out.paint('OK', 'green') : out.paint('CORRUPT', 'red')} ${id} (${level})`);
-    for (const p of v.problems) out.line(`     ${p.problem} ${p.path}: ${p.detail}`);
+    for (const p of v.problems) out.line(sanitizeForTerminal(`     ${p.problem} ${p.path}: ${p.detail}`));
   }
   out.progress('verifying', ids.length, ids.length, 'done');
   out.line(`${ids.length} backup(s) verified, ${corrupt} corrupt`);
