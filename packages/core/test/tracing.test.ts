@@ -16,7 +16,7 @@ const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProces
 let env: Awaited<ReturnType<typeof releaseEnv>>;
 
 beforeAll(async () => {
-  env = await releaseEnv({ faults: { v3: { FAULT_ERROR_RATE: '1' } } });
+  env = await releaseEnv({ faults: { v3: { FAULT_ERROR_RATE: '1' } }, engine: { tracing: false } });
 });
 afterAll(async () => {
   await env.cleanup();
@@ -76,6 +76,20 @@ describe('OpenTelemetry traces of a run', () => {
     expect(failedGate?.status.code).toBe(2);
     expect(failedGate?.status.message).toBeTruthy();
     expect(byName(spans, 'phase undo')).toHaveLength(1);
+  });
+
+  it('traces by default with the global tracer provider, and not when tracing is false', async () => {
+    trace.setGlobalTracerProvider(provider);
+    try {
+      const traced = env.make({ tracing: undefined });
+      await traced.release({ version: 'v2' });
+      expect(byName(exporter.getFinishedSpans(), 'release staging')).toHaveLength(1);
+      exporter.reset();
+      await env.engine.release({ version: 'v1' });
+      expect(exporter.getFinishedSpans()).toHaveLength(0);
+    } finally {
+      trace.disable();
+    }
   });
 
   it('uses the global tracer provider when no tracer is given, and traces nothing after stop()', async () => {

@@ -6,6 +6,7 @@ import { ConfigInvalidError } from '../errors.js';
 import type { Logger, LoggerInput } from '../logger.js';
 import { checkCatalog, type MigrationStep } from '../migrations/steps.js';
 import type { Notifier } from '../notify/types.js';
+import type { TracingOptions } from '../observability/tracing.js';
 import { checkIdentifier, checkReplicas, checkVersion } from '../rules.js';
 import type { Store } from '../store/types.js';
 import type { Strategy } from '../strategies/types.js';
@@ -56,6 +57,12 @@ export interface ReleaseEngineOptions {
   replicas?: number;
   /** prom-client registry, or `false` for no metrics. @default prom-client's global registry */
   metrics?: { registry?: Registry; prefix?: string } | false;
+  /**
+   * OpenTelemetry traces: a span per run, phase, step and analysis gate (see `traceEvents`). `false`
+   * turns them off. @default on, with the global tracer provider of `@opentelemetry/api` when that
+   * optional peer is installed (a no-op until the application registers an SDK)
+   */
+  tracing?: TracingOptions | false;
   /**
    * Where the engine and plugins log: a message-first logger (console, winston, `consoleLogger`) or a
    * fields-first one (pino, bunyan); every line is redacted first. @default a silent logger

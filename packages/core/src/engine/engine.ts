@@ -2,6 +2,7 @@ import { ConfigInvalidError } from '../errors.js';
 import type { ReleaseEvent } from '../events/types.js';
 import { withDeadline } from '../kit/deadline.js';
 import { toLogger } from '../logger.js';
+import { traceEvents } from '../observability/tracing.js';
 import { servingPool } from '../strategies/restore.js';
 import { createRedactor } from '../util/redact.js';
 import { checkReleaseExtras, validateRecovery } from './checks.js';
@@ -206,5 +207,6 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
       );
     },
   };
+  if (options.tracing !== false) traceEvents(engine, options.tracing ?? {});
   return engine;
 }
