@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { BackupFailedError } from '@codegraph/release-core';
 import { type Ctx, deleteObject, getSmall, putSmall } from './objects.js';
 
@@ -71,19 +72,6 @@ export async function acquireLease(c: Ctx, key: string): Promise<HeldLease> {
     return { record: parseLease(got.body), age };
   };
 
-  const started = Date.now();
-  const current = await read();
-  if (current) {
-    const r = current.record;
-    const expired = current.age > (r?.ttlMs || ttlMs);
-    const dead = r !== undefined && r.host === hostname() && !isAlive(r.pid);
-    if (r && !expired && !dead) throw locked(r, 'lease held');
-    logger.warn('blobstore-s3: taking over a lease', {
-      lock: where,
-      holder: r ? `${r.pid}@${r.host}` : 'unreadable',
-      reason: dead ? 'holder process is gone' : 'expired',
-    });
-  }
   const mine: LeaseRecord = {
     token: randomBytes(16).toString('hex'),
     pid: process.pid,
@@ -92,17 +80,37 @@ export async function acquireLease(c: Ctx, key: string): Promise<HeldLease> {
     ttlMs,
   };
   const body = Buffer.from(JSON.stringify(mine));
-  await putSmall(c, key, body);
-  // A contender that took longer than settleMs/2 between its read and its write could overwrite a lease
-  // another contender has already read back as its own: it backs off instead of claiming.
-  const gap = Date.now() - started;
-  await sleep(settleMs);
-  const back = await read();
-  const ours = back?.record?.token === mine.token;
-  if (!ours) throw locked(back?.record, 'another contender won the lease');
-  if (gap > settleMs / 2) {
+  for (let attempt = 1; ; attempt++) {
+    const started = performance.now();
+    const current = await read();
+    if (current) {
+      const r = current.record;
+      const expired = current.age > (r?.ttlMs || ttlMs);
+      const dead = r !== undefined && r.host === hostname() && !isAlive(r.pid);
+      if (r && r.token !== mine.token && !expired && !dead) throw locked(r, 'lease held');
+      if (r?.token !== mine.token) {
+        logger.warn('blobstore-s3: taking over a lease', {
+          lock: where,
+          holder: r ? `${r.pid}@${r.host}` : 'unreadable',
+          reason: dead ? 'holder process is gone' : 'expired',
+        });
+      }
+    }
+    await putSmall(c, key, body);
+    // Whoever read the lease free and then wrote did so within `gap`; a contender that reads back after
+    // `settleMs > gap` sees the last of those writes, so exactly one token is read back by its writer.
+    // A write slower than that could overwrite a lease already claimed: it gives way and tries again.
+    const gap = performance.now() - started;
+    await sleep(settleMs);
+    const back = await read();
+    if (back?.record?.token !== mine.token) throw locked(back?.record, 'another contender won the lease');
+    if (gap < settleMs * 0.8) break;
     await deleteObject(c, key);
-    throw locked(undefined, `the lease write took ${gap} ms, more than half the settle time; try again`);
+    if (attempt >= 3) {
+      throw locked(undefined, `the lease write took ${Math.round(gap)} ms, too close to the settle time of ${settleMs} ms`);
+    }
+    logger.warn('blobstore-s3: lease write was slow; trying again', { lock: where, gapMs: Math.round(gap) });
+    await sleep(Math.random() * settleMs);
   }
 
   let lost: string | undefined;
