@@ -135,7 +135,11 @@ export function s3Error(op: string, where: string, err: unknown): ReleaseError {
   const status = statusOf(err);
   const byStatus: Record<number, string> = { 403: 'Forbidden', 404: 'NotFound' };
   const named = e?.name && e.name !== 'Error' && e.name !== 'Unknown' ? e.name : undefined;
-  const name = named ?? (status !== undefined ? byStatus[status] : undefined) ?? e?.code ?? (status ? 'Error' : 'NetworkError');
+  const name =
+    named ??
+    (status !== undefined ? byStatus[status] : undefined) ??
+    e?.code ??
+    (status ? 'Error' : 'NetworkError');
   const detail = status === undefined ? String(e?.message ?? err).slice(0, 200) : `HTTP ${status}`;
   const hint = HINTS[name];
   return new BackupFailedError(`S3 ${op} ${where} failed: ${name} (${detail})${hint ? `; ${hint}` : ''}`, {
@@ -178,7 +182,12 @@ export async function withRetry<T>(
       if (signal?.aborted) throw err;
       if (attempt >= o.attempts || !isRetryable(err)) throw s3Error(op, where, err);
       const delay = Math.min(5_000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
-      o.logger.warn('blobstore-s3: retrying', { operation: op, object: where, attempt, error: s3Error(op, where, err).message });
+      o.logger.warn('blobstore-s3: retrying', {
+        operation: op,
+        object: where,
+        attempt,
+        error: s3Error(op, where, err).message,
+      });
       await sleep(delay, signal);
     }
   }

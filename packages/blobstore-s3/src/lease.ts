@@ -16,7 +16,8 @@ export interface LeaseRecord {
 function parseLease(body: Uint8Array): LeaseRecord | undefined {
   try {
     const v = JSON.parse(Buffer.from(body).toString('utf8')) as Partial<LeaseRecord>;
-    if (typeof v.token !== 'string' || typeof v.pid !== 'number' || typeof v.host !== 'string') return undefined;
+    if (typeof v.token !== 'string' || typeof v.pid !== 'number' || typeof v.host !== 'string')
+      return undefined;
     return {
       token: v.token,
       pid: v.pid,
@@ -107,7 +108,10 @@ export async function acquireLease(c: Ctx, key: string): Promise<HeldLease> {
     if (gap < settleMs * 0.8) break;
     await deleteObject(c, key);
     if (attempt >= 3) {
-      throw locked(undefined, `the lease write took ${Math.round(gap)} ms, too close to the settle time of ${settleMs} ms`);
+      throw locked(
+        undefined,
+        `the lease write took ${Math.round(gap)} ms, too close to the settle time of ${settleMs} ms`,
+      );
     }
     logger.warn('blobstore-s3: lease write was slow; trying again', { lock: where, gapMs: Math.round(gap) });
     await sleep(Math.random() * settleMs);
@@ -118,24 +122,29 @@ export async function acquireLease(c: Ctx, key: string): Promise<HeldLease> {
   const verify = async () => {
     const now = await read();
     if (now?.record?.token !== mine.token) {
-      lost = now?.record ? `taken by pid ${now.record.pid} on ${now.record.host}` : 'the lease object is gone';
+      lost = now?.record
+        ? `taken by pid ${now.record.pid} on ${now.record.host}`
+        : 'the lease object is gone';
     }
   };
-  const timer = setInterval(() => {
-    refreshing = (async () => {
-      try {
-        await verify();
-        if (lost) {
-          logger.error('blobstore-s3: lease lost', { lock: where, why: lost });
-          clearInterval(timer);
-          return;
+  const timer = setInterval(
+    () => {
+      refreshing = (async () => {
+        try {
+          await verify();
+          if (lost) {
+            logger.error('blobstore-s3: lease lost', { lock: where, why: lost });
+            clearInterval(timer);
+            return;
+          }
+          await putSmall(c, key, body);
+        } catch (err) {
+          logger.warn('blobstore-s3: lease refresh failed', { lock: where, error: String(err) });
         }
-        await putSmall(c, key, body);
-      } catch (err) {
-        logger.warn('blobstore-s3: lease refresh failed', { lock: where, error: String(err) });
-      }
-    })();
-  }, Math.max(100, Math.floor(ttlMs / 3)));
+      })();
+    },
+    Math.max(100, Math.floor(ttlMs / 3)),
+  );
   timer.unref();
 
   return {

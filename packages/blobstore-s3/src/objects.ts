@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { BuildMiddleware } from '@smithy/types';
-import { type S3Connection, isNotFound, s3Error, withRetry } from './client.js';
+import { isNotFound, type S3Connection, s3Error, withRetry } from './client.js';
 import { MIN_PART_SIZE, type ResolvedS3Options } from './options.js';
 
 /** Content and size of a byte stream. */
@@ -92,7 +92,12 @@ export async function putSmall(c: Ctx, key: string, body: Uint8Array, signal?: A
     'PutObject',
     c.url + key,
     async () => {
-      const cmd = new PutObjectCommand({ Bucket: c.o.bucket, Key: key, Body: body, ContentLength: body.byteLength });
+      const cmd = new PutObjectCommand({
+        Bucket: c.o.bucket,
+        Key: key,
+        Body: body,
+        ContentLength: body.byteLength,
+      });
       cmd.middlewareStack.add(signedPayload(sha256), { step: 'build', name: 'codegraphSignedPayload' });
       await c.conn.client.send(cmd, { abortSignal: signal });
     },
@@ -152,7 +157,10 @@ export async function uploadFile(
           Body: createReadStream(path),
           ContentLength: digest.size,
         });
-        cmd.middlewareStack.add(signedPayload(digest.sha256), { step: 'build', name: 'codegraphSignedPayload' });
+        cmd.middlewareStack.add(signedPayload(digest.sha256), {
+          step: 'build',
+          name: 'codegraphSignedPayload',
+        });
         await c.conn.client.send(cmd, { abortSignal: signal });
       },
       signal,

@@ -137,15 +137,18 @@ export function resolveS3Options(options: S3BlobStoreOptions): ResolvedS3Options
     } catch {
       throw invalid('endpoint must be an http(s) URL');
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid('endpoint must be an http(s) URL');
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw invalid('endpoint must be an http(s) URL');
     // A key in the URL would end up in messages and logs: refuse it without repeating it.
     if (url.username !== '' || url.password !== '') {
       throw invalid('endpoint must not carry credentials; pass credentials or use the AWS credential chain');
     }
     endpoint = url.origin + url.pathname.replace(/\/+$/, '');
   }
-  const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? s3Defaults.region;
-  if (typeof region !== 'string' || !/^[a-z0-9-]{1,32}$/.test(region)) throw invalid('region must be a region name');
+  const region =
+    options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? s3Defaults.region;
+  if (typeof region !== 'string' || !/^[a-z0-9-]{1,32}$/.test(region))
+    throw invalid('region must be a region name');
   const c = options.credentials;
   if (c !== undefined) {
     const ok =
@@ -181,7 +184,13 @@ export function resolveS3Options(options: S3BlobStoreOptions): ResolvedS3Options
     queueSize: int('queueSize', options.queueSize, s3Defaults.queueSize, 1, 16),
     maxSockets: int('maxSockets', options.maxSockets, s3Defaults.maxSockets, 1, 256),
     attempts: int('attempts', options.attempts, s3Defaults.attempts, 1, 10),
-    requestTimeoutMs: int('requestTimeoutMs', options.requestTimeoutMs, s3Defaults.requestTimeoutMs, 1_000, 3_600_000),
+    requestTimeoutMs: int(
+      'requestTimeoutMs',
+      options.requestTimeoutMs,
+      s3Defaults.requestTimeoutMs,
+      1_000,
+      3_600_000,
+    ),
     leaseTtlMs,
     leaseSettleMs: int('leaseSettleMs', options.leaseSettleMs, s3Defaults.leaseSettleMs, 50, leaseTtlMs / 3),
     logger: options.logger ?? silentLogger,

@@ -48,7 +48,11 @@ const SHA256 = /^[0-9a-f]{64}$/;
 const DOC_KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 const DEFAULT_CHUNK = 1 << 20;
 
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+async function mapLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length) await fn(items[next++] as T);
@@ -199,7 +203,8 @@ export function s3BlobStore(options: S3BlobStoreOptions): S3BlobStore {
       await deleteObject(c, docKey(key));
     },
     async lock() {
-      if (lease) throw new BackupFailedError(`${url} is already locked by this store`, { plugin: 'blobstore-s3' });
+      if (lease)
+        throw new BackupFailedError(`${url} is already locked by this store`, { plugin: 'blobstore-s3' });
       const held = await acquireLease(c, `${o.prefix}LOCK`);
       lease = held;
       return async () => {
@@ -214,9 +219,12 @@ export function s3BlobStore(options: S3BlobStoreOptions): S3BlobStore {
       const stale: Array<{ key: string; id: string }> = [];
       for (;;) {
         const page = await withRetry(o, 'ListMultipartUploads', url, () =>
-          conn.client.send(new ListMultipartUploadsCommand({ Bucket: o.bucket, Prefix: o.prefix, ...marker })),
+          conn.client.send(
+            new ListMultipartUploadsCommand({ Bucket: o.bucket, Prefix: o.prefix, ...marker }),
+          ),
         );
-        for (const u of page.Uploads ?? []) if (u.Key && u.UploadId) stale.push({ key: u.Key, id: u.UploadId });
+        for (const u of page.Uploads ?? [])
+          if (u.Key && u.UploadId) stale.push({ key: u.Key, id: u.UploadId });
         if (!page.IsTruncated) break;
         marker = {
           ...(page.NextKeyMarker ? { KeyMarker: page.NextKeyMarker } : {}),
@@ -232,7 +240,8 @@ export function s3BlobStore(options: S3BlobStoreOptions): S3BlobStore {
           conn.client.send(new AbortMultipartUploadCommand({ Bucket: o.bucket, Key: key, UploadId: id })),
         );
       });
-      if (stale.length > 0) o.logger.info('blobstore-s3: aborted unfinished uploads', { uploads: stale.length, freed });
+      if (stale.length > 0)
+        o.logger.info('blobstore-s3: aborted unfinished uploads', { uploads: stale.length, freed });
       return freed;
     },
     traffic: () => ({ ...conn.traffic }),

@@ -32,7 +32,9 @@ const storeFor = (bucket: string) => {
 };
 
 const manifestOf = async (store: S3BlobStore, id: string) =>
-  JSON.parse(Buffer.from((await store.readDoc(`backups/${id}/manifest.json`)) ?? []).toString()) as BackupManifest;
+  JSON.parse(
+    Buffer.from((await store.readDoc(`backups/${id}/manifest.json`)) ?? []).toString(),
+  ) as BackupManifest;
 
 const objectKey = (sha256: string) => `codegraph/blobs/sha256/${sha256.slice(0, 2)}/${sha256}`;
 
@@ -83,7 +85,8 @@ describe('rocksdbBackup on an S3 bucket', () => {
       at: new Date(Date.parse(incremental.createdAt) - 1),
     });
     expect(r.id).toBe(full.id);
-    for (const [path, digest] of Object.entries(await treeDigest(pitDir))) expect(digest, path).toBe(sourceAtFull[path]);
+    for (const [path, digest] of Object.entries(await treeDigest(pitDir)))
+      expect(digest, path).toBe(sourceAtFull[path]);
     expect(await scan(pitDir)).toBe(before);
 
     // Retention: keep the newest; blobs only the first referenced are collected, nothing the second needs.
@@ -93,7 +96,11 @@ describe('rocksdbBackup on an S3 bucket', () => {
     for await (const b of store.listBlobs()) left.add(b.sha256);
     expect(left).toEqual(new Set(m2.files.map((f) => f.sha256)));
     expect(await store.listDocs('backups')).toEqual(
-      [`backups/${incremental.id}/SHA256SUMS`, `backups/${incremental.id}/manifest.json`, `backups/${incremental.id}/verification.json`].sort(),
+      [
+        `backups/${incremental.id}/SHA256SUMS`,
+        `backups/${incremental.id}/manifest.json`,
+        `backups/${incremental.id}/verification.json`,
+      ].sort(),
     );
     expect((await backup.verify(incremental.id)).ok).toBe(true);
   });
@@ -114,10 +121,14 @@ describe('rocksdbBackup on an S3 bucket', () => {
     const entriesBefore = await liveEntries();
 
     // Same size, one byte different: only a checksum finds it.
-    const got = await swift.client.send(new GetObjectCommand({ Bucket: bucket, Key: objectKey(changed.sha256) }));
+    const got = await swift.client.send(
+      new GetObjectCommand({ Bucket: bucket, Key: objectKey(changed.sha256) }),
+    );
     const bytes = Buffer.from(await got.Body!.transformToByteArray());
     bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0x01;
-    await swift.client.send(new PutObjectCommand({ Bucket: bucket, Key: objectKey(changed.sha256), Body: bytes }));
+    await swift.client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: objectKey(changed.sha256), Body: bytes }),
+    );
 
     const v1 = await backup.verify(id, { level: 'checksum' });
     expect(v1.ok).toBe(false);

@@ -40,7 +40,12 @@ afterEach(() => {
 });
 
 /** Runs a backup to the bucket in a child process and SIGKILLs it after `afterFiles` stored files or `afterMs`. */
-async function backupKilled(bucket: string, db: string, extra: string, kill: { afterFiles?: number; afterMs?: number }) {
+async function backupKilled(
+  bucket: string,
+  db: string,
+  extra: string,
+  kill: { afterFiles?: number; afterMs?: number },
+) {
   const proc = spawn(process.execPath, [viteNode, '--config', config, child, bucket, db], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
@@ -71,7 +76,8 @@ async function backupKilled(bucket: string, db: string, extra: string, kill: { a
   await exited;
   running.delete(proc);
   const done = /done (\S+)/.exec(out)?.[1];
-  if (!done && proc.signalCode !== 'SIGKILL') throw new Error(`the child backup failed (${proc.exitCode}): ${err}`);
+  if (!done && proc.signalCode !== 'SIGKILL')
+    throw new Error(`the child backup failed (${proc.exitCode}): ${err}`);
   return done;
 }
 
@@ -90,7 +96,7 @@ describe('a backup to the bucket killed with SIGKILL at random points', () => {
       endpoint: swift.endpoint,
       region: swift.region,
       credentials: { accessKeyId: swift.accessKeyId, secretAccessKey: swift.secretAccessKey },
-        });
+    });
     const backup = rocksdbBackup({ repository: store, db, extras: { vector: extra } });
     const baseline = await backup.create({ reason: 'scheduled' });
     await fillDatabase(db, { num: 12_000, writes: 3_000, seed: 52 });
@@ -100,7 +106,9 @@ describe('a backup to the bucket killed with SIGKILL at random points', () => {
 
     for (let round = 0; round < 4; round++) {
       const kill =
-        round % 2 === 0 ? { afterFiles: 1 + Math.floor(random() * 8) } : { afterMs: Math.floor(random() * 2_500) };
+        round % 2 === 0
+          ? { afterFiles: 1 + Math.floor(random() * 8) }
+          : { afterMs: Math.floor(random() * 2_500) };
       const done = await backupKilled(bucket, db, extra, { ...kill });
       if (done) completed.push(done);
       else killed++;
@@ -123,7 +131,9 @@ describe('a backup to the bucket killed with SIGKILL at random points', () => {
     await backup.prune({ keepLast: 100 });
     const referenced = new Set<string>();
     for (const b of await backup.list()) {
-      const m = JSON.parse(Buffer.from((await store.readDoc(`backups/${b.id}/manifest.json`)) ?? []).toString()) as BackupManifest;
+      const m = JSON.parse(
+        Buffer.from((await store.readDoc(`backups/${b.id}/manifest.json`)) ?? []).toString(),
+      ) as BackupManifest;
       for (const f of m.files) referenced.add(f.sha256);
       expect((await backup.verify(b.id)).ok, b.id).toBe(true);
     }

@@ -63,7 +63,9 @@ export async function scan(db: string): Promise<string> {
 /** `relative path -> sha256` of every file under a directory (byte-identical comparison of trees). */
 export async function treeDigest(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const name of (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile())) {
+  for (const name of (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) =>
+    e.isFile(),
+  )) {
     const path = join(name.parentPath, name.name);
     out[path.slice(dir.length + 1)] = createHash('sha256')
       .update(await readFile(path))

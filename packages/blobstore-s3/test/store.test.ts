@@ -11,8 +11,8 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { s3BlobStore } from '../src/index.js';
 import { connect } from '../src/client.js';
+import { s3BlobStore } from '../src/index.js';
 import { uploadFile } from '../src/objects.js';
 import { resolveS3Options, type S3BlobStoreOptions } from '../src/options.js';
 import { recordingLogger, tempDirs } from './helpers.js';
@@ -81,7 +81,9 @@ describe('s3BlobStore on a Swift bucket (SigV4, s3api)', () => {
   });
 
   it('rejects bad options before any request, without echoing a key in the endpoint', () => {
-    expect(() => s3BlobStore({ bucket: 'No_Such' })).toThrow(expect.objectContaining({ code: 'CG_CONFIG_INVALID' }));
+    expect(() => s3BlobStore({ bucket: 'No_Such' })).toThrow(
+      expect.objectContaining({ code: 'CG_CONFIG_INVALID' }),
+    );
     expect(() => s3BlobStore({ bucket: 'ok-bucket', prefix: '../up/' })).toThrow(/prefix/);
     const e = (() => {
       try {
@@ -112,7 +114,10 @@ describe('s3BlobStore on a Swift bucket (SigV4, s3api)', () => {
     expect(listed).toEqual([{ sha256: first.sha256, size: bytes.length }]);
     // Under the prefix, at its content address.
     await swift.client.send(
-      new HeadObjectCommand({ Bucket: bucket, Key: `prod/blobs/sha256/${first.sha256.slice(0, 2)}/${first.sha256}` }),
+      new HeadObjectCommand({
+        Bucket: bucket,
+        Key: `prod/blobs/sha256/${first.sha256.slice(0, 2)}/${first.sha256}`,
+      }),
     );
     await store.removeBlob(first.sha256);
     expect(await store.statBlob(first.sha256)).toBeUndefined();
@@ -168,7 +173,11 @@ describe('s3BlobStore on a Swift bucket (SigV4, s3api)', () => {
     const rotten = Buffer.from(bytes);
     rotten[100] = (rotten[100] ?? 0) ^ 0xff;
     await swift.client.send(
-      new PutObjectCommand({ Bucket: bucket, Key: `blobs/sha256/${digest.slice(0, 2)}/${digest}`, Body: rotten }),
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: `blobs/sha256/${digest.slice(0, 2)}/${digest}`,
+        Body: rotten,
+      }),
     );
     const logger = recordingLogger();
     const store = s3BlobStore(options(bucket, { logger }));
@@ -202,9 +211,17 @@ describe('s3BlobStore on a Swift bucket (SigV4, s3api)', () => {
   it('aborts the parts of an upload that never completed when cleaning up', async () => {
     const bucket = await swift.bucket();
     const key = `blobs/sha256/ab/${'ab'.repeat(32)}`;
-    const { UploadId } = await swift.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    const { UploadId } = await swift.client.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }),
+    );
     await swift.client.send(
-      new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: randomBytes(6 << 20) }),
+      new UploadPartCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId,
+        PartNumber: 1,
+        Body: randomBytes(6 << 20),
+      }),
     );
     const store = s3BlobStore(options(bucket));
     expect(await store.cleanTemporary()).toBe(6 << 20);
@@ -237,7 +254,8 @@ describe('the repository lease on a bucket', () => {
       const won = results.filter((r) => r.status === 'fulfilled');
       // A contender whose write was slow backs off rather than risk a second holder, so zero is possible.
       expect(won.length).toBeLessThanOrEqual(1);
-      for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'CG_BACKUP_FAILED' });
+      for (const r of results)
+        if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'CG_BACKUP_FAILED' });
       for (const w of won) await (w as PromiseFulfilledResult<() => Promise<void>>).value();
     }
     const release = await stores[0]!.lock();
@@ -251,12 +269,16 @@ describe('the repository lease on a bucket', () => {
     const deadPid = Number(String(dead.stdout));
     const record = (pid: number, host: string) =>
       JSON.stringify({ token: 'x', pid, host, since: new Date().toISOString(), ttlMs: 3_000 });
-    await swift.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'LOCK', Body: record(deadPid, hostname()) }));
+    await swift.client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'LOCK', Body: record(deadPid, hostname()) }),
+    );
     const store = s3BlobStore(options(bucket, { leaseSettleMs: 500, leaseTtlMs: 3_000 }));
     const release = await store.lock();
     await release();
     // A live holder elsewhere: refused until its lease is older than its ttl by the server's clock.
-    await swift.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'LOCK', Body: record(1, 'other-host') }));
+    await swift.client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'LOCK', Body: record(1, 'other-host') }),
+    );
     await expect(store.lock()).rejects.toMatchObject({ code: 'CG_BACKUP_FAILED' });
     await new Promise((r) => setTimeout(r, 5_500));
     const later = await store.lock();

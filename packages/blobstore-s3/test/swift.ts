@@ -40,12 +40,17 @@ const alive = (pid: number) => {
 export async function startSwift(): Promise<Swift> {
   const dir = await mkdtemp(join(tmpdir(), 'cg-swift-'));
   const secretAccessKey = randomBytes(16).toString('hex');
-  const child: ChildProcess = spawn('bash', [script, dir, secretAccessKey], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn('bash', [script, dir, secretAccessKey], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   const ready = await new Promise<{ endpoint: string; accessKeyId: string; region: string; pids: number[] }>(
     (resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`Swift did not start in 60 s:\n${out}\n${err}`)), 60_000);
+      const timer = setTimeout(
+        () => reject(new Error(`Swift did not start in 60 s:\n${out}\n${err}`)),
+        60_000,
+      );
       child.stdout?.on('data', (d: Buffer) => {
         out += d.toString();
         const line = /^SWIFT_READY (.*)$/m.exec(out);

@@ -3,6 +3,7 @@ import { ConfigInvalidError, serializeError } from '@codegraph/release-core';
 import { backup } from './commands/backup.js';
 import { abort, promote } from './commands/control.js';
 import { history, plan, status } from './commands/inspect.js';
+import { recover } from './commands/recover.js';
 import { deploy, resume, rollback } from './commands/run.js';
 import { validate } from './commands/validate.js';
 import type { CommandContext } from './context.js';
@@ -23,6 +24,7 @@ const commands: Record<string, Command> = {
   status,
   history,
   backup,
+  recover,
 };
 
 /**
