@@ -9,10 +9,10 @@ import {
   type PutObjectCommandInput,
   type PutObjectCommandOutput,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { BuildMiddleware } from '@smithy/types';
 import { isNotFound, type S3Connection, s3Error, withRetry } from './client.js';
-import { MIN_PART_SIZE, type ResolvedS3Options } from './options.js';
+import { type PartedDigest, uploadParts } from './multipart.js';
+import type { ResolvedS3Options } from './options.js';
 
 /** Content and size of a byte stream. */
 export interface Digest {
@@ -40,17 +40,6 @@ function signedPayload(sha256: string): Middleware {
     if (request.headers) request.headers['x-amz-content-sha256'] = sha256;
     return next(args);
   };
-}
-
-/** Hashes a local file in one streaming pass. */
-export async function hashFile(path: string, chunkSize: number, signal?: AbortSignal): Promise<Digest> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: chunkSize, signal })) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).byteLength;
-  }
-  return { sha256: hash.digest('hex'), size };
 }
 
 /** The size of an object, or undefined when there is none. */
@@ -133,63 +122,38 @@ export async function getSmall(
 }
 
 /**
- * Uploads a local file whose digest is known to `key`: one PUT with the SHA-256 signed, or a multipart
- * upload (lib-storage; each part's SHA-256 is signed by the SDK) for large files. A failed multipart upload
- * is aborted; one killed mid-way leaves invisible parts that `cleanTemporary()` aborts.
+ * Uploads a local file whose digest is known to `key`: one PUT with the SHA-256 signed, or, for a digest
+ * with parts, a multipart upload whose every part is signed the same way. The server hashes what arrives and
+ * refuses other bytes; a killed multipart upload leaves invisible parts that `cleanTemporary()` aborts.
  */
 export async function uploadFile(
   c: Ctx,
   key: string,
   path: string,
-  digest: Digest,
+  digest: PartedDigest | Digest,
   signal?: AbortSignal,
 ): Promise<void> {
   const { o } = c;
-  if (digest.size < o.multipartThreshold) {
-    await withRetry(
-      o,
-      'PutObject',
-      c.url + key,
-      async () => {
-        const cmd = new PutObjectCommand({
-          Bucket: o.bucket,
-          Key: key,
-          Body: createReadStream(path),
-          ContentLength: digest.size,
-        });
-        cmd.middlewareStack.add(signedPayload(digest.sha256), {
-          step: 'build',
-          name: 'codegraphSignedPayload',
-        });
-        await c.conn.client.send(cmd, { abortSignal: signal });
-      },
-      signal,
-    );
+  if ('parts' in digest && digest.parts.length > 0) {
+    await uploadParts(c, key, path, digest, signal);
     return;
   }
-  // At most 10,000 parts per object.
-  const partSize = Math.max(o.partSize, MIN_PART_SIZE, Math.ceil(digest.size / 10_000));
   await withRetry(
     o,
-    'multipart upload',
+    'PutObject',
     c.url + key,
     async () => {
-      const controller = new AbortController();
-      const onAbort = () => controller.abort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        const upload = new Upload({
-          client: c.conn.client,
-          params: { Bucket: o.bucket, Key: key, Body: createReadStream(path, { highWaterMark: 1 << 20 }) },
-          partSize,
-          queueSize: o.queueSize,
-          leavePartsOnError: false,
-          abortController: controller,
-        });
-        await upload.done();
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-      }
+      const cmd = new PutObjectCommand({
+        Bucket: o.bucket,
+        Key: key,
+        Body: createReadStream(path),
+        ContentLength: digest.size,
+      });
+      cmd.middlewareStack.add(signedPayload(digest.sha256), {
+        step: 'build',
+        name: 'codegraphSignedPayload',
+      });
+      await c.conn.client.send(cmd, { abortSignal: signal });
     },
     signal,
   );

@@ -43,13 +43,13 @@ export interface S3BlobStoreOptions {
   forcePathStyle?: boolean;
   /** Static credentials; never logged. @default the standard AWS credential chain */
   credentials?: S3Credentials;
-  /** Files at least this large are uploaded in parts (lib-storage). @default 67108864 (64 MiB) */
+  /** Files at least this large are uploaded in parts, each read straight from disk. @default 67108864 (64 MiB) */
   multipartThreshold?: number;
   /** Part size of multipart uploads, at least 5 MiB (raised so a file needs at most 10,000 parts). @default 8388608 (8 MiB) */
   partSize?: number;
-  /** Parts of one file uploaded at once; memory per upload is about `(queueSize + 1) * partSize`. @default 2 */
+  /** Parts of one file uploaded at once (streamed from the file, never buffered whole). @default 4 */
   queueSize?: number;
-  /** Keep-alive connections to the endpoint. @default 16 */
+  /** Keep-alive connections to the endpoint. @default 32 */
   maxSockets?: number;
   /** Attempts of a request that failed in a retryable way (network, 5xx, throttling). @default 4 */
   attempts?: number;
@@ -94,8 +94,8 @@ export const s3Defaults = {
   region: 'us-east-1',
   multipartThreshold: 64 * MIB,
   partSize: 8 * MIB,
-  queueSize: 2,
-  maxSockets: 16,
+  queueSize: 4,
+  maxSockets: 32,
   attempts: 4,
   requestTimeoutMs: 120_000,
   leaseTtlMs: 60_000,

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -13,12 +13,11 @@ import type { BlobIoOptions, BlobStore, BlobWrite } from '@codegraph/backup-rock
 import { BackupFailedError, ConfigInvalidError } from '@codegraph/release-core';
 import { connect, type S3Traffic, withRetry } from './client.js';
 import { acquireLease, type HeldLease } from './lease.js';
+import { hashFileParts, type PartedDigest, partSizeFor } from './multipart.js';
 import {
   type Ctx,
-  type Digest,
   deleteObject,
   getSmall,
-  hashFile,
   hashObject,
   headSize,
   putSmall,
@@ -119,11 +118,13 @@ export function s3BlobStore(options: S3BlobStoreOptions): S3BlobStore {
   };
 
   /** Stores a local file whose digest is known; the blob is read back before this returns. */
-  const putKnown = async (path: string, digest: Digest, signal?: AbortSignal): Promise<BlobWrite> => {
+  const putKnown = async (path: string, digest: PartedDigest, signal?: AbortSignal): Promise<BlobWrite> => {
     const key = blobKey(digest.sha256);
     if ((await headSize(c, key, signal)) === digest.size) {
       const back = await hashObject(c, key, signal);
-      if (back.sha256 === digest.sha256 && back.size === digest.size) return { ...digest, written: false };
+      if (back.sha256 === digest.sha256 && back.size === digest.size) {
+        return { sha256: digest.sha256, size: digest.size, written: false };
+      }
       o.logger.warn('blobstore-s3: a stored blob is damaged; uploading it again', { object: c.url + key });
     }
     await uploadFile(c, key, path, digest, signal);
@@ -136,7 +137,7 @@ export function s3BlobStore(options: S3BlobStoreOptions): S3BlobStore {
         { plugin: 'blobstore-s3', retryable: true, details: { object: c.url + key } },
       );
     }
-    return { ...digest, written: true };
+    return { sha256: digest.sha256, size: digest.size, written: true };
   };
 
   const store: S3BlobStore = {
@@ -145,7 +146,13 @@ export function s3BlobStore(options: S3BlobStoreOptions): S3BlobStore {
       return headSize(c, blobKey(sha256));
     },
     async putFile(path, io: BlobIoOptions = {}) {
-      const digest = await hashFile(path, io.chunkSize ?? DEFAULT_CHUNK, io.signal);
+      const { size } = await stat(path);
+      const digest = await hashFileParts(path, {
+        chunkSize: io.chunkSize ?? DEFAULT_CHUNK,
+        partSize: partSizeFor(size, o.partSize),
+        multipart: size >= o.multipartThreshold,
+        signal: io.signal,
+      });
       return putKnown(path, digest, io.signal);
     },
     async putStream(source, io: BlobIoOptions = {}) {

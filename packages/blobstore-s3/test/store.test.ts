@@ -148,7 +148,7 @@ describe('s3BlobStore on a Swift bucket (SigV4, s3api)', () => {
     store.close();
   });
 
-  it('has the server refuse a body that differs from the SHA-256 it was signed with', async () => {
+  it('has the server refuse a body or a part that differs from the SHA-256 it was signed with', async () => {
     const bucket = await swift.bucket();
     const dir = await tmp('baddigest');
     await writeFile(join(dir, 'f'), randomBytes(4096));
@@ -158,6 +158,16 @@ describe('s3BlobStore on a Swift bucket (SigV4, s3api)', () => {
     await expect(uploadFile(c, 'k', join(dir, 'f'), { sha256: 'a'.repeat(64), size: 4096 })).rejects.toThrow(
       /BadDigest|XAmzContentSHA256Mismatch/,
     );
+    // A part of a multipart upload is checked the same way; the failed upload is aborted, nothing is left.
+    const big = randomBytes(6 << 20);
+    await writeFile(join(dir, 'big'), big);
+    const parts = [sha(big.subarray(0, 5 << 20)), 'b'.repeat(64)];
+    await expect(
+      uploadFile(c, 'm', join(dir, 'big'), { sha256: sha(big), size: big.length, partSize: 5 << 20, parts }),
+    ).rejects.toThrow(/BadDigest|XAmzContentSHA256Mismatch/);
+    expect(
+      (await swift.client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? [],
+    ).toEqual([]);
     conn.destroy();
     const store = s3BlobStore(options(bucket));
     expect(await store.listDocs('k').catch(() => [])).toEqual([]);

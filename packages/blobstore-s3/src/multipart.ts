@@ -1,0 +1,153 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
+  type UploadPartCommandInput,
+  type UploadPartCommandOutput,
+} from '@aws-sdk/client-s3';
+import type { BuildMiddleware } from '@smithy/types';
+import { withRetry } from './client.js';
+import type { Ctx, Digest } from './objects.js';
+import { MIN_PART_SIZE } from './options.js';
+
+/** A file's digest with the SHA-256 of each part it will be uploaded in. */
+export interface PartedDigest extends Digest {
+  partSize: number;
+  /** Empty when the file goes up in one PUT. */
+  parts: string[];
+}
+
+/** The part size for a file: the configured one, raised so no file needs more than 10,000 parts. */
+export function partSizeFor(size: number, configured: number): number {
+  return Math.max(configured, MIN_PART_SIZE, Math.ceil(size / 10_000));
+}
+
+/**
+ * Hashes a file in one streaming pass: the whole file (its content address) and, when it will be uploaded
+ * in parts, each part, so every part can be sent with its SHA-256 signed and checked by the server.
+ */
+export async function hashFileParts(
+  path: string,
+  options: { chunkSize: number; partSize: number; multipart: boolean; signal?: AbortSignal | undefined },
+): Promise<PartedDigest> {
+  const whole = createHash('sha256');
+  const parts: string[] = [];
+  let part = createHash('sha256');
+  let inPart = 0;
+  let size = 0;
+  for await (const data of createReadStream(path, {
+    highWaterMark: options.chunkSize,
+    signal: options.signal,
+  })) {
+    let chunk = data as Buffer;
+    whole.update(chunk);
+    size += chunk.byteLength;
+    if (!options.multipart) continue;
+    while (chunk.byteLength > 0) {
+      const take = Math.min(chunk.byteLength, options.partSize - inPart);
+      part.update(chunk.subarray(0, take));
+      inPart += take;
+      chunk = chunk.subarray(take);
+      if (inPart === options.partSize) {
+        parts.push(part.digest('hex'));
+        part = createHash('sha256');
+        inPart = 0;
+      }
+    }
+  }
+  if (options.multipart && inPart > 0) parts.push(part.digest('hex'));
+  return { sha256: whole.digest('hex'), size, partSize: options.partSize, parts };
+}
+
+function signed(sha256: string): BuildMiddleware<UploadPartCommandInput, UploadPartCommandOutput> {
+  return (next) => async (args) => {
+    const request = args.request as { headers?: Record<string, string> };
+    if (request.headers) request.headers['x-amz-content-sha256'] = sha256;
+    return next(args);
+  };
+}
+
+/**
+ * Uploads a file in parts read straight from disk (no part is buffered in memory), `queueSize` at a time,
+ * each with its SHA-256 signed; a failure aborts the upload, so no parts are left behind.
+ */
+export async function uploadParts(
+  c: Ctx,
+  key: string,
+  path: string,
+  digest: PartedDigest,
+  signal?: AbortSignal,
+): Promise<void> {
+  const { o } = c;
+  const where = c.url + key;
+  const created = await withRetry(
+    o,
+    'CreateMultipartUpload',
+    where,
+    () =>
+      c.conn.client.send(new CreateMultipartUploadCommand({ Bucket: o.bucket, Key: key }), {
+        abortSignal: signal,
+      }),
+    signal,
+  );
+  const uploadId = created.UploadId;
+  if (!uploadId) throw new Error(`CreateMultipartUpload of ${where} returned no upload id`);
+  try {
+    const etags: string[] = new Array(digest.parts.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < digest.parts.length) {
+        const i = next++;
+        const start = i * digest.partSize;
+        const length = Math.min(digest.partSize, digest.size - start);
+        const out = await withRetry(
+          o,
+          'UploadPart',
+          `${where} part ${i + 1}`,
+          () => {
+            const cmd = new UploadPartCommand({
+              Bucket: o.bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: i + 1,
+              ContentLength: length,
+              Body: createReadStream(path, { start, end: start + length - 1, highWaterMark: 1 << 20 }),
+            });
+            cmd.middlewareStack.add(signed(digest.parts[i] as string), {
+              step: 'build',
+              name: 'codegraphSignedPart',
+            });
+            return c.conn.client.send(cmd, { abortSignal: signal });
+          },
+          signal,
+        );
+        etags[i] = out.ETag ?? '';
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(o.queueSize, digest.parts.length) }, worker));
+    await withRetry(
+      o,
+      'CompleteMultipartUpload',
+      where,
+      () =>
+        c.conn.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: o.bucket,
+            Key: key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+          }),
+          { abortSignal: signal },
+        ),
+      signal,
+    );
+  } catch (err) {
+    await c.conn.client
+      .send(new AbortMultipartUploadCommand({ Bucket: o.bucket, Key: key, UploadId: uploadId }))
+      .catch(() => undefined);
+    throw err;
+  }
+}
