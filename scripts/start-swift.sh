@@ -152,7 +152,7 @@ for server in account container object proxy; do
   pids+=("$!")
 done
 
-# Ready when the proxy answers and the S3 API is wired (an unsigned request gets S3's AccessDenied).
+# Ready when the account, container and object servers accept connections and the proxy answers.
 for _ in $(seq 1 300); do
   for pid in "${pids[@]}"; do
     if ! kill -0 "$pid" 2>/dev/null; then
@@ -161,9 +161,11 @@ for _ in $(seq 1 300); do
       exit 1
     fi
   done
-  if /usr/bin/python3 - "$p_proxy" <<'PY' 2>/dev/null; then break; fi
-import sys, urllib.request, urllib.error
+  if /usr/bin/python3 - "$p_proxy" "$p_acct" "$p_cont" "$p_obj" <<'PY' 2>/dev/null; then break; fi
+import socket, sys, urllib.request
 try:
+    for port in sys.argv[2:]:
+        socket.create_connection(('127.0.0.1', int(port)), timeout=1).close()
     urllib.request.urlopen('http://127.0.0.1:%s/healthcheck' % sys.argv[1], timeout=1)
 except Exception:
     sys.exit(1)

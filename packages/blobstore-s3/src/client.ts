@@ -5,7 +5,14 @@ import { BackupFailedError, ReleaseError } from '@codegraph/release-core';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ResolvedS3Options } from './options.js';
 
-/** What the store counts, for benchmarks and tests. */
+/**
+ * What the store counts, for benchmarks and tests.
+ *
+ * @example
+ * ```ts
+ * const { uploadedBytes, downloadedBytes, requests } = store.traffic()
+ * ```
+ */
 export interface S3Traffic {
   /** Body bytes sent in PUT and UploadPart requests. */
   uploadedBytes: number;

@@ -89,6 +89,14 @@ const MIB = 1024 * 1024;
 /** S3's smallest part (every part but the last). */
 export const MIN_PART_SIZE = 5 * MIB;
 
+/**
+ * The defaults of {@link S3BlobStoreOptions}, in one place.
+ *
+ * @example
+ * ```ts
+ * s3BlobStore({ bucket: 'codegraph-backups', partSize: s3Defaults.partSize * 2 })
+ * ```
+ */
 export const s3Defaults = {
   prefix: '',
   region: 'us-east-1',

@@ -88,8 +88,20 @@ export async function startSwift(): Promise<Swift> {
     client,
     async bucket() {
       const name = `cg-test-${process.pid}-${++n}`;
-      await client.send(new CreateBucketCommand({ Bucket: name }));
-      return name;
+      // A server still warming up answers 503: try again for a few seconds.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await client.send(new CreateBucketCommand({ Bucket: name }));
+          return name;
+        } catch (err) {
+          if (
+            (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 503 ||
+            attempt >= 20
+          )
+            throw err;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
     },
     async stop() {
       client.destroy();
