@@ -5,6 +5,7 @@
 #   scripts/start-swift.sh DIR [SECRET]
 #
 # DIR        an empty (or new) directory: configs, rings, the single device and the logs go there.
+# SWIFT_WORKERS (environment) worker processes per server (default 0: one process each, no fork).
 # SECRET     the S3 secret key of the test account (default: random, written to DIR/etc/s3-secret, mode 600;
 #            never printed). The access key is `test:tester`.
 #
@@ -50,7 +51,7 @@ common() {
 [DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = $1
-workers = 0
+workers = ${SWIFT_WORKERS:-0}
 user = $user
 swift_dir = $dir/etc
 devices = $dir/srv

@@ -14,7 +14,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 
 const exec = promisify(execFile);
 const MB = 1024 * 1024;
-const NUM = Number(process.env.BENCH_NUM ?? 1_000_000); // 1 M values of 1000 bytes: about 1 GB
+const NUM = Number(process.env.BENCH_NUM ?? 1_300_000); // 1.3 M values of 1000 bytes: about 1 GB on disk
 const AWS = '/usr/bin/aws'; // Debian's awscli, not a pip one earlier on PATH
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
@@ -135,7 +135,8 @@ try {
     region: swift.region,
     credentials,
   });
-  const backup = rocksdbBackup({ repository: store, db });
+  const concurrency = process.env.BENCH_CONCURRENCY ? Number(process.env.BENCH_CONCURRENCY) : undefined;
+  const backup = rocksdbBackup({ repository: store, db, ...(concurrency ? { concurrency } : {}) });
   const full = await timed(() => backup.create({ reason: 'scheduled' }));
   emit({
     phase: 'backup_full',
@@ -146,6 +147,10 @@ try {
     read_back_bytes: store.traffic().downloadedBytes,
   });
 
+  if (process.env.BENCH_UPLOAD_ONLY) {
+    emit({ upload_vs_awscli: awsUp.s / full.s, peak_rss_mb: process.resourceUsage().maxRSS / 1024 });
+    throw new Error('BENCH_UPLOAD_ONLY: stopped after the upload figures');
+  }
   // Download: the AWS CLI's recursive copy back, then a restore (every file hashed as it streams, fsynced).
   const awsDown = await timed(() =>
     aws(['cp', '--recursive', 's3://bench-awscli/db/', join(work, 'awscli-copy')]),

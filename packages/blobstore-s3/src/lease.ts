@@ -43,8 +43,11 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 /** A lease held by this process. */
 export interface HeldLease {
-  /** Throws when the lease is no longer ours (taken over after an expiry): nothing may be committed then. */
-  check(): Promise<void>;
+  /**
+   * Throws when the lease is no longer ours (taken over after an expiry): nothing may be committed or
+   * deleted then. A check younger than `maxAgeMs` is not repeated.
+   */
+  check(maxAgeMs?: number): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -119,8 +122,11 @@ export async function acquireLease(c: Ctx, key: string): Promise<HeldLease> {
 
   let lost: string | undefined;
   let refreshing: Promise<void> = Promise.resolve();
+  let verifiedAt = performance.now();
   const verify = async () => {
+    const started = performance.now();
     const now = await read();
+    if (now?.record?.token === mine.token) verifiedAt = started;
     if (now?.record?.token !== mine.token) {
       lost = now?.record
         ? `taken by pid ${now.record.pid} on ${now.record.host}`
@@ -148,9 +154,9 @@ export async function acquireLease(c: Ctx, key: string): Promise<HeldLease> {
   timer.unref();
 
   return {
-    async check() {
+    async check(maxAgeMs = 0) {
       await refreshing;
-      if (!lost) await verify();
+      if (!lost && performance.now() - verifiedAt >= maxAgeMs) await verify();
       if (lost) {
         throw new BackupFailedError(
           `the lease on ${c.url} was lost (${lost}); nothing more is committed; run the backup again`,

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import {
   AbortMultipartUploadCommand,
@@ -10,6 +9,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { BuildMiddleware } from '@smithy/types';
 import { withRetry } from './client.js';
+import { hashOnWorker } from './hash-workers.js';
 import type { Ctx, Digest } from './objects.js';
 import { MIN_PART_SIZE } from './options.js';
 
@@ -26,40 +26,21 @@ export function partSizeFor(size: number, configured: number): number {
 }
 
 /**
- * Hashes a file in one streaming pass: the whole file (its content address) and, when it will be uploaded
- * in parts, each part, so every part can be sent with its SHA-256 signed and checked by the server.
+ * Hashes a file in one pass on a worker thread: the whole file (its content address) and, when it will be
+ * uploaded in parts, each part, so every part can be sent with its SHA-256 signed and checked by the server.
  */
 export async function hashFileParts(
   path: string,
   options: { chunkSize: number; partSize: number; multipart: boolean; signal?: AbortSignal | undefined },
 ): Promise<PartedDigest> {
-  const whole = createHash('sha256');
-  const parts: string[] = [];
-  let part = createHash('sha256');
-  let inPart = 0;
-  let size = 0;
-  for await (const data of createReadStream(path, {
-    highWaterMark: options.chunkSize,
-    signal: options.signal,
-  })) {
-    let chunk = data as Buffer;
-    whole.update(chunk);
-    size += chunk.byteLength;
-    if (!options.multipart) continue;
-    while (chunk.byteLength > 0) {
-      const take = Math.min(chunk.byteLength, options.partSize - inPart);
-      part.update(chunk.subarray(0, take));
-      inPart += take;
-      chunk = chunk.subarray(take);
-      if (inPart === options.partSize) {
-        parts.push(part.digest('hex'));
-        part = createHash('sha256');
-        inPart = 0;
-      }
-    }
+  const { signal, ...job } = options;
+  try {
+    const r = await hashOnWorker({ path, ...job }, signal);
+    return { ...r, partSize: options.partSize };
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason ?? err;
+    throw err;
   }
-  if (options.multipart && inPart > 0) parts.push(part.digest('hex'));
-  return { sha256: whole.digest('hex'), size, partSize: options.partSize, parts };
 }
 
 function signed(sha256: string): BuildMiddleware<UploadPartCommandInput, UploadPartCommandOutput> {

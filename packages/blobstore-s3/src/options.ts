@@ -43,9 +43,13 @@ export interface S3BlobStoreOptions {
   forcePathStyle?: boolean;
   /** Static credentials; never logged. @default the standard AWS credential chain */
   credentials?: S3Credentials;
-  /** Files at least this large are uploaded in parts, each read straight from disk. @default 67108864 (64 MiB) */
+  /**
+   * Files at least this large are uploaded in parts, each read straight from disk. Smaller files go up in one
+   * PUT: one request and one object for the server, no multipart manifest to assemble on read-back.
+   * @default 134217728 (128 MiB)
+   */
   multipartThreshold?: number;
-  /** Part size of multipart uploads, at least 5 MiB (raised so a file needs at most 10,000 parts). @default 8388608 (8 MiB) */
+  /** Part size of multipart uploads, at least 5 MiB (raised so a file needs at most 10,000 parts). @default 16777216 (16 MiB) */
   partSize?: number;
   /** Parts of one file uploaded at once (streamed from the file, never buffered whole). @default 4 */
   queueSize?: number;
@@ -100,8 +104,8 @@ export const MIN_PART_SIZE = 5 * MIB;
 export const s3Defaults = {
   prefix: '',
   region: 'us-east-1',
-  multipartThreshold: 64 * MIB,
-  partSize: 8 * MIB,
+  multipartThreshold: 128 * MIB,
+  partSize: 16 * MIB,
   queueSize: 4,
   maxSockets: 32,
   attempts: 4,

@@ -177,6 +177,8 @@ export function s3BlobStore(options: S3BlobStoreOptions): S3BlobStore {
       }
     },
     async removeBlob(sha256) {
+      // Garbage collection under a lease that was lost could delete what the new holder just stored.
+      await lease?.check(o.leaseSettleMs);
       await deleteObject(c, blobKey(sha256));
     },
     async readDoc(key) {
@@ -207,6 +209,7 @@ export function s3BlobStore(options: S3BlobStoreOptions): S3BlobStore {
       return out.sort();
     },
     async removeDoc(key) {
+      await lease?.check(o.leaseSettleMs);
       await deleteObject(c, docKey(key));
     },
     async lock() {

@@ -60,6 +60,20 @@ describe('s3BlobStore on a Swift bucket (SigV4, s3api)', () => {
     const everything = `${JSON.stringify(err)} ${(err as Error).message} ${(err as Error).stack} ${logger.lines.join('\n')} ${store.location} ${JSON.stringify(store)}`;
     expect(everything).not.toContain(wrong);
     expect(everything).not.toContain(swift.secretAccessKey);
+
+    // Retries are logged (an endpoint that refuses connections), and still without the secret.
+    const closed = s3BlobStore({
+      ...options(bucket, { credentials: { accessKeyId: swift.accessKeyId, secretAccessKey: wrong }, logger }),
+      endpoint: 'http://127.0.0.1:9',
+      attempts: 2,
+    });
+    const down = await closed.readDoc('backups/x/manifest.json').catch((e: Error) => e);
+    closed.close();
+    expect(down).toMatchObject({ code: 'CG_BACKUP_FAILED', retryable: true });
+    expect(logger.lines.join('\n')).toMatch(/retrying/);
+    expect(`${logger.lines.join('\n')} ${JSON.stringify(down)} ${(down as Error).message}`).not.toContain(
+      wrong,
+    );
   });
 
   it('takes credentials from the standard AWS chain (environment) when none are passed', async () => {
