@@ -10,14 +10,15 @@ import {
 import type { BuildMiddleware } from '@smithy/types';
 import { withRetry } from './client.js';
 import { hashOnWorker } from './hash-workers.js';
-import type { Ctx, Digest } from './objects.js';
+import { type Ctx, type Digest, hashObject, hashRange } from './objects.js';
 import { MIN_PART_SIZE } from './options.js';
 
-/** A file's digest with the SHA-256 of each part it will be uploaded in. */
+/** A file's digest with the SHA-256 of each `partSize` range (the parts it is uploaded in, or read back by). */
 export interface PartedDigest extends Digest {
   partSize: number;
-  /** Empty when the file goes up in one PUT. */
   parts: string[];
+  /** Whether it goes up in parts (else one PUT). */
+  multipart: boolean;
 }
 
 /** The part size for a file: the configured one, raised so no file needs more than 10,000 parts. */
@@ -26,8 +27,8 @@ export function partSizeFor(size: number, configured: number): number {
 }
 
 /**
- * Hashes a file in one pass on a worker thread: the whole file (its content address) and, when it will be
- * uploaded in parts, each part, so every part can be sent with its SHA-256 signed and checked by the server.
+ * Hashes a file in one pass on a worker thread: the whole file (its content address) and each `partSize`
+ * range, so every part can be sent with its SHA-256 signed, and every range read back and checked at once.
  */
 export async function hashFileParts(
   path: string,
@@ -35,8 +36,8 @@ export async function hashFileParts(
 ): Promise<PartedDigest> {
   const { signal, ...job } = options;
   try {
-    const r = await hashOnWorker({ path, ...job }, signal);
-    return { ...r, partSize: options.partSize };
+    const r = await hashOnWorker({ path, ...job, multipart: true }, signal);
+    return { ...r, partSize: options.partSize, multipart: options.multipart };
   } catch (err) {
     if (signal?.aborted) throw signal.reason ?? err;
     throw err;
@@ -131,4 +132,38 @@ export async function uploadParts(
       .catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Reads a stored object back, `queueSize` ranges at once, and checks each range's SHA-256 against the local
+ * file's: every byte is compared through a hash, so the object is the file. Returns what differs, if anything.
+ */
+export async function readBackRanges(
+  c: Ctx,
+  key: string,
+  digest: PartedDigest,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  if (digest.parts.length === 0) {
+    const back = await hashObject(c, key, signal);
+    return back.sha256 === digest.sha256 && back.size === digest.size
+      ? undefined
+      : `${back.size} bytes with sha256 ${back.sha256}`;
+  }
+  let problem: string | undefined;
+  let next = 0;
+  const worker = async () => {
+    while (next < digest.parts.length && problem === undefined) {
+      const i = next++;
+      const start = i * digest.partSize;
+      const end = Math.min(digest.size, start + digest.partSize) - 1;
+      const got = await hashRange(c, key, start, end, signal);
+      if (got.total !== digest.size) problem = `${got.total} bytes, expected ${digest.size}`;
+      else if (got.size !== end - start + 1 || got.sha256 !== digest.parts[i]) {
+        problem = `bytes ${start}-${end} differ (sha256 ${got.sha256})`;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(c.o.queueSize, digest.parts.length) }, worker));
+  return problem;
 }

@@ -134,7 +134,7 @@ export async function uploadFile(
   signal?: AbortSignal,
 ): Promise<void> {
   const { o } = c;
-  if ('parts' in digest && digest.parts.length > 0) {
+  if ('multipart' in digest && digest.multipart) {
     await uploadParts(c, key, path, digest, signal);
     return;
   }
@@ -213,4 +213,35 @@ export async function hashObject(c: Ctx, key: string, signal?: AbortSignal): Pro
     size += chunk.byteLength;
   }
   return { sha256: hash.digest('hex'), size };
+}
+
+/** Reads one byte range of an object and hashes it; `total` is the object's size from `Content-Range`. */
+export async function hashRange(
+  c: Ctx,
+  key: string,
+  start: number,
+  end: number,
+  signal?: AbortSignal,
+): Promise<Digest & { total: number }> {
+  return withRetry(
+    c.o,
+    'GetObject',
+    `${c.url}${key} bytes ${start}-${end}`,
+    async () => {
+      const r = await c.conn.client.send(
+        new GetObjectCommand({ Bucket: c.o.bucket, Key: key, Range: `bytes=${start}-${end}` }),
+        { abortSignal: signal },
+      );
+      const hash = createHash('sha256');
+      let size = 0;
+      for await (const chunk of (r.Body as Readable | undefined) ?? []) {
+        hash.update(chunk as Uint8Array);
+        size += (chunk as Uint8Array).byteLength;
+      }
+      c.conn.traffic.downloadedBytes += size;
+      const total = Number(/\/(\d+)$/.exec(r.ContentRange ?? '')?.[1] ?? Number.NaN);
+      return { sha256: hash.digest('hex'), size, total };
+    },
+    signal,
+  );
 }

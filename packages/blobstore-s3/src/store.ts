@@ -13,17 +13,8 @@ import type { BlobIoOptions, BlobStore, BlobWrite } from '@codegraph/backup-rock
 import { BackupFailedError, ConfigInvalidError } from '@codegraph/release-core';
 import { connect, type S3Traffic, withRetry } from './client.js';
 import { acquireLease, type HeldLease } from './lease.js';
-import { hashFileParts, type PartedDigest, partSizeFor } from './multipart.js';
-import {
-  type Ctx,
-  deleteObject,
-  getSmall,
-  hashObject,
-  headSize,
-  putSmall,
-  readObject,
-  uploadFile,
-} from './objects.js';
+import { hashFileParts, type PartedDigest, partSizeFor, readBackRanges } from './multipart.js';
+import { type Ctx, deleteObject, getSmall, headSize, putSmall, readObject, uploadFile } from './objects.js';
 import { resolveS3Options, type S3BlobStoreOptions } from './options.js';
 
 /**
@@ -121,18 +112,17 @@ export function s3BlobStore(options: S3BlobStoreOptions): S3BlobStore {
   const putKnown = async (path: string, digest: PartedDigest, signal?: AbortSignal): Promise<BlobWrite> => {
     const key = blobKey(digest.sha256);
     if ((await headSize(c, key, signal)) === digest.size) {
-      const back = await hashObject(c, key, signal);
-      if (back.sha256 === digest.sha256 && back.size === digest.size) {
+      if ((await readBackRanges(c, key, digest, signal)) === undefined) {
         return { sha256: digest.sha256, size: digest.size, written: false };
       }
       o.logger.warn('blobstore-s3: a stored blob is damaged; uploading it again', { object: c.url + key });
     }
     await uploadFile(c, key, path, digest, signal);
-    const back = await hashObject(c, key, signal);
-    if (back.sha256 !== digest.sha256 || back.size !== digest.size) {
+    const problem = await readBackRanges(c, key, digest, signal);
+    if (problem !== undefined) {
       await deleteObject(c, key);
       throw new BackupFailedError(
-        `S3 read-back of ${c.url}${key} gave ${back.size} bytes with sha256 ${back.sha256}, expected ${digest.size} bytes; ` +
+        `S3 read-back of ${c.url}${key} gave ${problem}, expected ${digest.size} bytes with sha256 ${digest.sha256}; ` +
           'the object was deleted and nothing refers to it',
         { plugin: 'blobstore-s3', retryable: true, details: { object: c.url + key } },
       );

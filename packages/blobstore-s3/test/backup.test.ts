@@ -12,7 +12,7 @@ const tmp = tempDirs();
 const stores: S3BlobStore[] = [];
 beforeAll(async () => {
   swift = await startSwift();
-}, 90_000);
+}, 150_000);
 afterAll(async () => {
   for (const s of stores) s.close();
   await swift?.stop();

@@ -29,7 +29,7 @@ const random = () => {
 let swift: Swift;
 beforeAll(async () => {
   swift = await startSwift();
-}, 90_000);
+}, 150_000);
 afterAll(async () => {
   await swift?.stop();
 });

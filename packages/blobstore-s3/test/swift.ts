@@ -48,8 +48,8 @@ export async function startSwift(): Promise<Swift> {
   const ready = await new Promise<{ endpoint: string; accessKeyId: string; region: string; pids: number[] }>(
     (resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`Swift did not start in 60 s:\n${out}\n${err}`)),
-        60_000,
+        () => reject(new Error(`Swift did not start in 120 s:\n${out}\n${err}`)),
+        120_000,
       );
       child.stdout?.on('data', (d: Buffer) => {
         out += d.toString();
