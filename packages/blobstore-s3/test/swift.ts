@@ -45,7 +45,7 @@ export async function startSwift(): Promise<Swift> {
   });
   let out = '';
   let err = '';
-  const ready = await new Promise<{ endpoint: string; accessKeyId: string; region: string; pids: number[] }>(
+  const starting = new Promise<{ endpoint: string; accessKeyId: string; region: string; pids: number[] }>(
     (resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`Swift did not start in 120 s:\n${out}\n${err}`)),
@@ -72,6 +72,12 @@ export async function startSwift(): Promise<Swift> {
       });
     },
   );
+  const ready = await starting.catch(async (err: unknown) => {
+    // A start that failed or timed out leaves nothing behind: the script stops its servers on SIGTERM.
+    child.kill('SIGTERM');
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
   const client = new S3Client({
     endpoint: ready.endpoint,
     region: ready.region,
