@@ -17,6 +17,7 @@ export default defineConfig({
         replacement: src('backup-rocksdb/src/testing/index.ts'),
       },
       { find: /^@codegraph\/backup-rocksdb$/, replacement: src('backup-rocksdb/src/index.ts') },
+      { find: /^@codegraph\/blobstore-s3$/, replacement: src('blobstore-s3/src/index.ts') },
       { find: /^@codegraph\/notify$/, replacement: src('notify/src/index.ts') },
       { find: /^@codegraph\/target-nginx$/, replacement: src('target-nginx/src/index.ts') },
       { find: /^@codegraph\/release-cli$/, replacement: src('cli/src/index.ts') },

@@ -36,9 +36,15 @@ check_pg_user() {
   fi
 }
 
+
+# OpenStack Swift with its S3 API (s3api): the S3-compatible server of @codegraph/blobstore-s3's tests.
+command -v swift-proxy-server >/dev/null 2>&1 || need+=(swift swift-proxy swift-object swift-container swift-account)
+# Debian's AWS CLI (/usr/bin/aws): the baseline of blobstore-s3's benchmark.
+[ -x /usr/bin/aws ] || need+=(awscli)
+
 if [ ${#need[@]} -eq 0 ]; then
   check_pg_user
-  echo "install-test-deps: nginx, prometheus, rocksdb-tools, openssl, chromium and postgresql ($pg_bin) are present"
+  echo "install-test-deps: nginx, prometheus, rocksdb-tools, openssl, chromium, postgresql ($pg_bin), swift and awscli are present"
   exit 0
 fi
 
@@ -51,7 +57,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # Debian starts the packaged services; the tests run their own instances on loopback ports.
-for svc in nginx prometheus prometheus-node-exporter postgresql; do
+for svc in nginx prometheus prometheus-node-exporter postgresql swift-proxy swift-account swift-container swift-object; do
   if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
 done
 if [ -z "$pg_bin" ]; then

@@ -11,6 +11,7 @@ const packages = [
   'strategy-canary',
   'strategy-bluegreen',
   'backup-rocksdb',
+  'blobstore-s3',
   'notify',
   'target-nginx',
   'cli',

@@ -33,6 +33,8 @@ Commands:
   history                      finished runs of the environment
   backup create|list|verify|restore|prune
                                the environment's backups
+  recover --backup <id> | --at <time> --confirm CONFIRM
+                               the runbook's recovery: stop, restore, start, verify
   promote-pipeline <version>   promote through the configured pipeline's stages (soak, windows, approvals)
   pipeline status|plan|approve|resume|report
                                where a pipeline stands, its plan, approve a stage, continue it, its HTML page
@@ -153,10 +155,31 @@ ${common}`,
   backup create [--reason manual|scheduled] [--label key=value]
   backup list
   backup verify <id> | --all [--level presence|checksum|scan]   exit 1 if any is corrupt
-  backup restore (--id <id> | --at <ISO time>) --confirm CONFIRM  (stop the service first)
+  backup restore (--id <id> | --at <ISO time>) --confirm CONFIRM [--reason <text>] [--version <v>]
+                 while the service runs on the data: the same recovery as \`recover\`;
+                 when nothing serves: a direct restore under the environment's lock
   backup prune [--keep-last <n>] [--max-age <30d|12h|90m>]
 
 Uses the environment's \`backup\` provider. A missing provider or a provider without prune is exit 2.
+A run holding the environment's lock makes \`backup restore\` exit 3 with nothing changed.
+
+${common}`,
+  recover: `Usage: codegraph-release recover (--backup <id> | --at <ISO time>) --confirm CONFIRM [options]
+
+The runbook's recovery through the engine: take the environment's lock, journal every step,
+stop the service, move the current data aside (<dir>.pre-recovery.<time>, never deleted),
+restore the backup (checked file by file), start, verify, check the backup's integrity, and
+report the incident. A killed recovery continues with \`resume <runId>\`.
+Refused before anything changes without --confirm CONFIRM (exit 2, CG_RECOVERY_UNCONFIRMED),
+for an unknown backup (exit 4), and while another run holds the lock (exit 3).
+
+Options:
+      --backup <id>       the backup to restore (see \`backup list\`)
+      --at <ISO time>     or the newest backup taken at or before this time
+      --confirm CONFIRM   required, exactly
+      --reason <text>     for the incident report (default: names the backup)
+      --version <v>       the version to start (default: the serving one, else the backup's)
+      --report <dir>      write the incident's report (HTML + Markdown) into <dir>
 
 ${common}`,
 };

@@ -4,6 +4,7 @@ import { backup } from './commands/backup.js';
 import { abort, promote } from './commands/control.js';
 import { history, plan, status } from './commands/inspect.js';
 import { pipeline, promotePipeline } from './commands/pipeline.js';
+import { recover } from './commands/recover.js';
 import { deploy, resume, rollback } from './commands/run.js';
 import { validate } from './commands/validate.js';
 import type { CommandContext } from './context.js';
@@ -26,6 +27,7 @@ const commands: Record<string, Command> = {
   backup,
   'promote-pipeline': promotePipeline,
   pipeline,
+  recover,
 };
 
 /**

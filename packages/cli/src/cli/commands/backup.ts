@@ -10,6 +10,7 @@ import {
 import { type CommandContext, type OpenEngine, openEngine, pairs, parse, positionals } from '../context.js';
 import { exitCodes } from '../exit.js';
 import type { Output } from '../output.js';
+import { restoreCommand } from './recover.js';
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 // Everything but the numbers comes from a manifest someone else wrote: shown with its control characters escaped.
@@ -77,6 +78,8 @@ export async function backup(argv: string[], ctx: CommandContext): Promise<numbe
     id: { type: 'string' },
     at: { type: 'string' },
     confirm: { type: 'string' },
+    version: { type: 'string' },
+    report: { type: 'string' },
     'keep-last': { type: 'string' },
     'max-age': { type: 'string' },
   });
@@ -127,6 +130,8 @@ export async function backup(argv: string[], ctx: CommandContext): Promise<numbe
       );
   }
 
+  // On an environment's live data a restore is a recovery: lock, stop, restore, start, verify.
+  if (sub === 'restore') return restoreCommand(values, ctx);
   const open = await openEngine(ctx, values);
   try {
     const provider = providerOf(open);
@@ -150,14 +155,6 @@ export async function backup(argv: string[], ctx: CommandContext): Promise<numbe
         if (corrupt > 0)
           out.warn(`CG_BACKUP_CORRUPT: ${corrupt} of ${ids.length} backup(s) failed ${level} verification`);
         return done(corrupt > 0 ? exitCodes.failed : exitCodes.ok, { verified: ids.length, corrupt });
-      }
-      case 'restore': {
-        out.line(
-          `[${environment}] restoring ${values.id ?? `the newest backup at or before ${values.at}`} ...`,
-        );
-        const r = await provider.restore(values.id !== undefined ? { id: values.id } : { at: values.at! });
-        out.line(`restored ${r.id}${r.movedAside ? `; the previous data was moved to ${r.movedAside}` : ''}`);
-        return done(exitCodes.ok, { restore: r });
       }
       default: {
         if (!provider.prune)

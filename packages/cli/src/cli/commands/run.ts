@@ -49,7 +49,7 @@ function summary(r: RunResult, out: Output): string {
  * Runs one engine call with live output, promote/abort control, Ctrl-C as abort and an optional
  * report; returns the exit code.
  */
-async function drive(
+export async function drive(
   ctx: CommandContext,
   open: OpenEngine,
   command: string,
