@@ -54,7 +54,10 @@ export interface ReleaseEngineOptions {
   deadlines?: PluginDeadlines;
   /** Replicas at full size. @default the serving pool's size, or 2 on a first release */
   replicas?: number;
-  /** prom-client registry, or `false` for no metrics. @default prom-client's global registry */
+  /**
+   * prom-client registry (and name prefix), or `false` for no metrics.
+   * @default a private registry per engine (not prom-client's global one), read back as `engine.registry`
+   */
   metrics?: { registry?: Registry; prefix?: string } | false;
   /** @default a silent logger */
   logger?: Logger;
