@@ -9,12 +9,15 @@ import {
 } from '@codegraph/release-core';
 import { type ResolvedEnvironment, resolveEnvironment } from '../config/environment.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
+import type { MetricsSession } from './metrics.js';
 import type { Output } from './output.js';
 
 /** What every command receives. */
 export interface CommandContext {
   cwd: string;
   out: Output;
+  /** Set by `--metrics-port` / `--pushgateway`: engines register their metrics there. */
+  metrics?: MetricsSession;
 }
 
 type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
@@ -120,7 +123,11 @@ export async function openEngine(
     },
   });
   ctx.out.addSecrets(environment.secrets);
-  const engine = createReleaseEngine(environment.options);
+  const { options } = environment;
+  const engine = createReleaseEngine(
+    ctx.metrics ? { ...options, metrics: options.metrics || { registry: ctx.metrics.registry } } : options,
+  );
+  ctx.metrics?.attach(engine);
   return {
     engine,
     environment,

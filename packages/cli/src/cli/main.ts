@@ -8,6 +8,7 @@ import { validate } from './commands/validate.js';
 import type { CommandContext } from './context.js';
 import { exitCodeOf, exitCodes } from './exit.js';
 import { commandHelp, mainHelp } from './help.js';
+import { type MetricsSession, startMetrics, takeMetricsFlags } from './metrics.js';
 import { Output } from './output.js';
 
 type Command = (argv: string[], ctx: CommandContext) => Promise<number>;
@@ -84,6 +85,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
     return exitCodes.ok;
   }
   const command = commands[name];
+  let metrics: MetricsSession | undefined;
   try {
     if (!command)
       throw new ConfigInvalidError(
@@ -93,10 +95,15 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
       process.stdout.write(`${commandHelp[name]}\n`);
       return exitCodes.ok;
     }
-    return await command(rest, ctx);
+    const { rest: commandArgs, flags } = takeMetricsFlags(rest);
+    metrics = await startMetrics(flags, out);
+    if (metrics) ctx.metrics = metrics;
+    return await command(commandArgs, ctx);
   } catch (err) {
     const code = exitCodeOf(serializeError(err).code);
     out.error(err, code);
     return code;
+  } finally {
+    await metrics?.finish();
   }
 }
