@@ -5,6 +5,7 @@ import {
   createReleaseEngine,
   type Logger,
   type ReleaseEngine,
+  type Store,
   silentLogger,
 } from '@codegraph/release-core';
 import { type ResolvedEnvironment, resolveEnvironment } from '../config/environment.js';
@@ -18,6 +19,8 @@ export interface CommandContext {
   out: Output;
   /** Set by `--metrics-port` / `--pushgateway`: engines register their metrics there. */
   metrics?: MetricsSession;
+  /** The stores the command's engines used, closed once when the command ends (a database pool, say). */
+  stores?: Set<Store>;
 }
 
 type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
@@ -128,6 +131,7 @@ export async function openEngine(
     ctx.metrics ? { ...options, metrics: options.metrics || { registry: ctx.metrics.registry } } : options,
   );
   ctx.metrics?.attach(engine);
+  ctx.stores?.add(options.store);
   return {
     engine,
     environment,

@@ -73,7 +73,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
   const args = [...argv];
   const json = args.includes('--json');
   const out = new Output({ json });
-  const ctx: CommandContext = { cwd: options.cwd ?? process.cwd(), out };
+  const ctx: CommandContext = { cwd: options.cwd ?? process.cwd(), out, stores: new Set() };
   const [name, ...rest] = args;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? rest[0] : undefined;
@@ -104,6 +104,8 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
     out.error(err, code);
     return code;
   } finally {
+    // A database store's pool would keep the process alive: every store a command opened is closed here.
+    for (const store of ctx.stores ?? []) await store.close?.().catch(() => {});
     await metrics?.finish();
   }
 }
