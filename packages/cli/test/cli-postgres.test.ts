@@ -41,7 +41,7 @@ async function twoHosts() {
   const b = await mkdtemp(join(tmpdir(), 'cg-cli-host-b-'));
   dirs.push(b);
   const config = (await readFile(join(a.dir, 'release.config.ts'), 'utf8')).replace(
-    'stateDir: `${stateDir}/local-${name}`',
+    /stateDir: `\$\{stateDir\}\/local-\$\{name\}`/,
     `stateDir: ${JSON.stringify(join(a.stateDir, 'local-staging'))}`,
   );
   expect(config).toContain(join(a.stateDir, 'local-staging'));
