@@ -99,6 +99,17 @@ describe('the CLI serves and pushes the engine metrics of a one-shot command', (
     await expect(fetch(url)).rejects.toThrow();
   });
 
+  it("serves an environment's own registry (`metrics: {}` in the config) as well", async () => {
+    const p = await project({ extra: 'metrics: {},' });
+    const run = startCli(['deploy', 'v1', '--metrics-port', '0', '--metrics-linger', '2'], p.dir);
+    await run.waitFor(/succeeded: v1 released and verified/);
+    const url = /metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(run.stderr())![1]!;
+    expect(await (await fetch(url)).text()).toMatch(
+      /^codegraph_release_runs_total\{environment="staging",kind="release",status="succeeded"\} 1$/m,
+    );
+    expect((await run.done).code).toBe(0);
+  });
+
   it('pushes the final values to a real Pushgateway as job codegraph-release grouped by environment, never printing its password', async () => {
     const gateway = await startPushgateway();
     const password = 'pgw-pass-7f3a91';

@@ -103,10 +103,10 @@ export async function startMetrics(flags: MetricsFlags, out: Output): Promise<Me
   const registry = new Registry();
   const registries: Registry[] = [registry];
   const environments = new Set<string>();
-  const handler = metricsHandler(...registries);
   let server: Server | undefined;
   if (flags.port !== undefined) {
-    const s = createServer((req, res) => handler(req, res));
+    // Built per scrape: an engine attached later (with its config's own registry) is served too.
+    const s = createServer((req, res) => metricsHandler(...registries)(req, res));
     await new Promise<void>((resolve, reject) => {
       s.once('error', (err: NodeJS.ErrnoException) =>
         reject(
@@ -124,7 +124,7 @@ export async function startMetrics(flags: MetricsFlags, out: Output): Promise<Me
     registry,
     attach(engine) {
       environments.add(engine.environment);
-      // A config's own registry is served too (the handler reads the array on every scrape).
+      // A registry of the config's own (`metrics: { registry }` or `metrics: {}`) is served and pushed too.
       if (engine.registry && !registries.includes(engine.registry)) registries.push(engine.registry);
     },
     async finish() {
