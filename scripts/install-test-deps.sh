@@ -10,6 +10,8 @@ command -v ldb >/dev/null 2>&1 || need+=(rocksdb-tools)
 command -v db_bench >/dev/null 2>&1 || need+=(rocksdb-tools)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The CLI's --pushgateway test pushes to a real Prometheus Pushgateway started on a free port.
+command -v prometheus-pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgateway)
 # PostgreSQL server binaries (store-postgres tests run their own server): on PATH, or where Debian puts them.
 pg_bin=""
 if command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1; then
@@ -44,7 +46,7 @@ command -v swift-proxy-server >/dev/null 2>&1 || need+=(swift swift-proxy swift-
 
 if [ ${#need[@]} -eq 0 ]; then
   check_pg_user
-  echo "install-test-deps: nginx, prometheus, rocksdb-tools, openssl, chromium, postgresql ($pg_bin), swift and awscli are present"
+  echo "install-test-deps: nginx, prometheus, prometheus-pushgateway, rocksdb-tools, openssl, chromium, postgresql ($pg_bin), swift and awscli are present"
   exit 0
 fi
 
@@ -57,7 +59,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # Debian starts the packaged services; the tests run their own instances on loopback ports.
-for svc in nginx prometheus prometheus-node-exporter postgresql swift-proxy swift-account swift-container swift-object; do
+for svc in nginx prometheus prometheus-node-exporter prometheus-pushgateway postgresql swift-proxy swift-account swift-container swift-object; do
   if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
 done
 if [ -z "$pg_bin" ]; then

@@ -91,6 +91,8 @@ export {
   validateCounts,
 } from './migrations/steps.js';
 export type { Notifier } from './notify/types.js';
+// Observability: the engine's prom-client metrics over HTTP (`engine.registry`)
+export { metricsHandler, metricsText } from './observability/metrics-http.js';
 // Observability: OpenTelemetry spans from the engine's events
 export {
   type EventSource,

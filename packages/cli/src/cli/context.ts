@@ -5,18 +5,24 @@ import {
   createReleaseEngine,
   type Logger,
   type ReleaseEngine,
+  type Store,
   silentLogger,
   toLogger,
 } from '@codegraph/release-core';
 import { checkIdentifier, checkText, checkVersion } from '@codegraph/release-core/kit';
 import { type ResolvedEnvironment, resolveEnvironment } from '../config/environment.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
+import type { MetricsSession } from './metrics.js';
 import type { Output } from './output.js';
 
 /** What every command receives. */
 export interface CommandContext {
   cwd: string;
   out: Output;
+  /** Set by `--metrics-port` / `--pushgateway`: engines register their metrics there. */
+  metrics?: MetricsSession;
+  /** The stores the command's engines used, closed once when the command ends (a database pool, say). */
+  stores?: Set<Store>;
 }
 
 type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
@@ -136,7 +142,12 @@ export async function openEngine(
     },
   });
   ctx.out.addSecrets(environment.secrets);
-  const engine = createReleaseEngine(environment.options);
+  const { options } = environment;
+  const engine = createReleaseEngine(
+    ctx.metrics ? { ...options, metrics: options.metrics || { registry: ctx.metrics.registry } } : options,
+  );
+  ctx.metrics?.attach(engine);
+  ctx.stores?.add(options.store);
   return {
     engine,
     environment,

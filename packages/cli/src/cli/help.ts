@@ -14,6 +14,9 @@ const common = `Common options:
   -e, --env <name>      the environment (default: defaultEnvironment, or the only one)
       --json            one JSON value per line: each event, then {"type":"result",...} or {"type":"error",...}
   -v, --verbose         engine log lines on stderr (secrets redacted)
+      --metrics-port <port>     serve the engine's metrics at http://127.0.0.1:<port>/metrics while the command runs (0: a free port)
+      --metrics-linger <secs>   keep /metrics up this long after the command ends, for a last scrape (default 5)
+      --pushgateway <url>       push the final metrics to a Prometheus Pushgateway (job codegraph-release, grouped by environment)
   -h, --help            this help`;
 
 export const mainHelp = `codegraph-release: release, verify, roll back and back up CodeGraph

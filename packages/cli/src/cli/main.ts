@@ -10,6 +10,7 @@ import { validate } from './commands/validate.js';
 import type { CommandContext } from './context.js';
 import { exitCodeOf, exitCodes } from './exit.js';
 import { commandHelp, mainHelp } from './help.js';
+import { type MetricsSession, startMetrics, takeMetricsFlags } from './metrics.js';
 import { Output } from './output.js';
 
 type Command = (argv: string[], ctx: CommandContext) => Promise<number>;
@@ -77,7 +78,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
   const args = [...argv];
   const json = args.includes('--json');
   const out = new Output({ json });
-  const ctx: CommandContext = { cwd: options.cwd ?? process.cwd(), out };
+  const ctx: CommandContext = { cwd: options.cwd ?? process.cwd(), out, stores: new Set() };
   const [name, ...rest] = args;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? rest[0] : undefined;
@@ -89,6 +90,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
     return exitCodes.ok;
   }
   const command = commands[name];
+  let metrics: MetricsSession | undefined;
   try {
     if (!command)
       throw new ConfigInvalidError(
@@ -98,10 +100,17 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
       process.stdout.write(`${commandHelp[name]}\n`);
       return exitCodes.ok;
     }
-    return await command(rest, ctx);
+    const { rest: commandArgs, flags } = takeMetricsFlags(rest);
+    metrics = await startMetrics(flags, out);
+    if (metrics) ctx.metrics = metrics;
+    return await command(commandArgs, ctx);
   } catch (err) {
     const code = exitCodeOf(serializeError(err).code);
     out.error(err, code);
     return code;
+  } finally {
+    // A database store's pool would keep the process alive: every store a command opened is closed here.
+    for (const store of ctx.stores ?? []) await store.close?.().catch(() => {});
+    await metrics?.finish();
   }
 }

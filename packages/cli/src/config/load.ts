@@ -51,6 +51,7 @@ const ourPackages = [
   '@codegraph/backup-rocksdb',
   '@codegraph/notify',
   '@codegraph/target-nginx',
+  '@codegraph/store-postgres',
 ];
 
 /** Finds the config: `--config` when given, else the first of {@link configFileNames} in `cwd`. */

@@ -55,7 +55,10 @@ export interface ReleaseEngineOptions {
   deadlines?: PluginDeadlines;
   /** Replicas at full size, 1 to `rules.replicasMax` (64). @default the serving pool's size, or 2 on a first release */
   replicas?: number;
-  /** prom-client registry, or `false` for no metrics. @default prom-client's global registry */
+  /**
+   * prom-client registry (and name prefix), or `false` for no metrics.
+   * @default a private registry per engine (not prom-client's global one), read back as `engine.registry`
+   */
   metrics?: { registry?: Registry; prefix?: string } | false;
   /**
    * OpenTelemetry traces: a span per run, phase, step and analysis gate (see `traceEvents`). `false`

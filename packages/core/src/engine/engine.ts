@@ -116,6 +116,7 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
 
   const engine: ReleaseEngine = {
     environment,
+    registry: metrics?.registry,
 
     async release(o) {
       const version = checkVersion(o?.version);

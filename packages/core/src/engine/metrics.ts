@@ -1,8 +1,13 @@
-import { Counter, Gauge, register as globalRegistry, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Options of the engine's metrics. */
 export interface MetricsOptions {
-  /** The prom-client registry to register on. @default prom-client's global registry */
+  /**
+   * The prom-client registry to register on: pass one to put the engine's metrics beside your own (two
+   * engines on one registry share the metrics, labelled by environment).
+   * @default a private `new Registry()` per engine (never prom-client's global one), read back as
+   * `engine.registry`
+   */
   registry?: Registry;
   /** Prefix of every metric name. @default 'codegraph_release_' */
   prefix?: string;
@@ -10,6 +15,8 @@ export interface MetricsOptions {
 
 /** The engine's prom-client metrics. Two engines on one registry share them (labelled by environment). */
 export interface ReleaseMetrics {
+  /** The registry the metrics are registered on (the caller's, or the engine's private one). */
+  registry: Registry;
   runs: Counter<'environment' | 'kind' | 'status'>;
   phaseSeconds: Histogram<'environment' | 'phase'>;
   rollbacks: Counter<'environment' | 'reason'>;
@@ -25,11 +32,21 @@ function getOrCreate<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
 }
 
+/**
+ * The engine's metrics on `options.registry`, or on a private registry of their own.
+ *
+ * @example
+ * ```ts
+ * const metrics = createReleaseMetrics({ registry: new Registry() })
+ * metrics.runs.inc({ environment: 'staging', kind: 'release', status: 'succeeded' })
+ * ```
+ */
 export function createReleaseMetrics(options: MetricsOptions = {}): ReleaseMetrics {
-  const registry = options.registry ?? globalRegistry;
+  const registry = options.registry ?? new Registry();
   const p = options.prefix ?? 'codegraph_release_';
   const registers = [registry];
   return {
+    registry,
     runs: getOrCreate(
       registry,
       `${p}runs_total`,

@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import type { JsonValue } from 'type-fest';
 import type { AnalysisResult } from '../analysis/types.js';
 import type { ArtifactSource } from '../artifacts/verify.js';
@@ -101,6 +102,11 @@ export interface EngineStatus {
 /** The release engine: releases, plans, rollbacks, resumes, status, history and events. */
 export interface ReleaseEngine {
   readonly environment: string;
+  /**
+   * The prom-client registry holding this engine's metrics (the `metrics.registry` it was given, else a
+   * private one); `undefined` with `metrics: false`. Serve it with `metricsHandler(engine.registry)`.
+   */
+  readonly registry: Registry | undefined;
   /** preflight → backup → deploy → verify; on failure the strategy's undo and a verified rollback. */
   release(options: ReleaseOptions): Promise<RunResult>;
   /** The actions `release` would take, without any side effect. */
