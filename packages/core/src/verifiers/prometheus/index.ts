@@ -58,9 +58,11 @@ export interface PrometheusMetric {
  * Policies (none of these is ever a pass):
  * - an empty result (no series matched) is `inconclusive`;
  * - a NaN value (e.g. a quantile or ratio over no traffic) is `inconclusive`;
- * - a range whose newest point is older than `maxStalenessMs` is `inconclusive` (stale); instant
- *   queries rely on Prometheus's own staleness handling, which drops a series whose target is gone
- *   (so it turns into an empty result);
+ * - a value that is not a number as Prometheus writes one (an empty string, blanks, `0x0`, a JSON
+ *   number instead of a string) is `inconclusive`, like NaN;
+ * - a series whose newest point has no valid timestamp (not a finite JSON number), or one older (or
+ *   further in the future) than `maxStalenessMs`, is `inconclusive` (stale); for instant queries
+ *   Prometheus also drops a series whose target is gone (so it turns into an empty result);
  * - Prometheus unreachable, timing out or answering 5xx throws a retryable `VerifierError` (the gate
  *   counts an `error` measurement and applies `consecutiveErrorLimit`);
  * - a query Prometheus rejects (`bad_data`) throws a non-retryable `VerifierError` (the gate ends `error`).
@@ -82,7 +84,7 @@ export interface PrometheusAnalysisOptions {
   headers?: Record<string, string>;
   /** Extra placeholder values, e.g. `{ job: 'codegraph-api' }` for `{{job}}`. @default {} */
   vars?: Record<string, string>;
-  /** A range query's newest point may be at most this old. @default 60000 */
+  /** A series' newest point may be at most this old (instant and range queries). @default 60000 */
   maxStalenessMs?: number;
 }
 
@@ -264,16 +266,24 @@ function judge(
   let shown: number | undefined;
   for (const s of series) {
     const newest = s.points[s.points.length - 1]?.[0];
-    if (m.range && (newest === undefined || now - newest * 1000 > maxStalenessMs)) {
+    // Instant results carry the evaluation time; a timestamp that is not a number, or is far from now
+    // either way, is garbage or stale: never a pass.
+    const age = newest === undefined || Number.isNaN(newest) ? Number.NaN : now - newest * 1000;
+    if (!(Math.abs(age) <= maxStalenessMs)) {
       unknown ??= {
-        why: `stale: newest sample is ${newest === undefined ? '∞' : Math.round(now / 1000 - newest)} s old (> ${maxStalenessMs / 1000} s)`,
+        why: Number.isNaN(age)
+          ? 'stale: the newest sample has no valid timestamp'
+          : `stale: newest sample is ${Math.round(age / 1000)} s ${age < 0 ? 'in the future' : 'old'} (> ${maxStalenessMs / 1000} s)`,
         s,
       };
       continue;
     }
-    const values = s.points.map((p) => p[1]).filter((v) => !Number.isNaN(v));
+    const values = s.points
+      .filter((p) => !Number.isNaN(p[0]))
+      .map((p) => p[1])
+      .filter((v) => !Number.isNaN(v));
     if (values.length === 0) {
-      unknown ??= { why: 'NaN: the expression has no defined value (no traffic in the window?)', s };
+      unknown ??= { why: 'NaN: the expression has no defined value (no traffic in the window?) or the value is not a number', s };
       continue;
     }
     const v = reduce(values, m.range?.reduce ?? 'worst', t);
