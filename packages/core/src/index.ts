@@ -1,5 +1,13 @@
 // Analysis
 export { runGate } from './analysis/gate.js';
+export {
+  type Counts,
+  type RateEvidence,
+  rateAboveLimit,
+  sequentialAlpha,
+  spentAlpha,
+  TwoSampleEventTest,
+} from './analysis/sequential.js';
 export type {
   AnalysisResult,
   Check,

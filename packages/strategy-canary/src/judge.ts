@@ -8,23 +8,36 @@ import {
   type Verifier,
   type VerifierResult,
   type VerifyContext,
+  type Counts,
+  rateAboveLimit,
+  spentAlpha,
+  TwoSampleEventTest,
 } from '@codegraph/release-core';
-import { fisherGreater, mannWhitney, mean, quantile } from './stats.js';
+import { mannWhitney, mean, quantile } from './stats.js';
 
 /** Options of {@link canaryJudge}. */
 export interface CanaryJudgeOptions {
   /** The verifier's name, which analysis steps list in `verifiers`. @default 'judge' */
   name?: string;
-  /** Confidence level of the Mann–Whitney interval and of the error-count test (Kayenta uses 0.98). @default 0.98 */
+  /**
+   * Confidence of the Mann–Whitney interval at the first look (Kayenta uses 0.98). Its α (`1 − confidence`)
+   * is spent over the looks of one canary (`α/(k(k+1))` at look k), so repeated looks never add up to
+   * more than α. @default 0.98
+   */
   confidence?: number;
+  /**
+   * α of the sequential error and slow-request tests: the chance a canary as good as its control is ever
+   * failed by them, however often the gate looks. @default 0.01
+   */
+  alpha?: number;
   /**
    * Allowed effect size on latency: the canary fails when its mean latency exceeds the control's by more
    * than this ratio (and the difference is significant). Kayenta's `allowedIncrease`. @default 1.5
    */
   allowedIncrease?: number;
   /**
-   * Allowed effect size on errors: the canary fails when its error rate exceeds the control's by more than
-   * this many (absolute, 0..1; and the difference is significant). @default 0.01
+   * Allowed effect size on errors: besides significance, the canary's observed error rate must exceed the
+   * control's by more than this (absolute, 0..1). @default 0.005
    */
   allowedErrorRateIncrease?: number;
   /** Kayenta's tolerance band: the interval's lower bound must clear this fraction of the shift estimate. @default 0.25 */
@@ -33,7 +46,12 @@ export interface CanaryJudgeOptions {
   minRequests?: number;
   /** Most recent latency samples used per pool (the test compares m·n pairs). @default 500 */
   maxSamples?: number;
-  /** Absolute limits on the canary alone, judged beside the comparison. @default {} */
+  /**
+   * A request slower than this (ms) counts as slow in the tail test. @default undefined: the pooled p99 of
+   * both pools at the first look, frozen for the rest of the canary
+   */
+  slowMs?: number;
+  /** Absolute limits on the canary alone, judged beside the comparison (sequential, at `alpha`). @default {} */
   thresholds?: {
     /** Highest acceptable p95 latency of the canary, in milliseconds. */
     p95Ms?: number;
@@ -46,8 +64,9 @@ export interface CanaryJudgeOptions {
 export const canaryJudgeDefaults = Object.freeze({
   name: 'judge',
   confidence: 0.98,
+  alpha: 0.01,
   allowedIncrease: 1.5,
-  allowedErrorRateIncrease: 0.01,
+  allowedErrorRateIncrease: 0.005,
   tolerance: 0.25,
   minRequests: 50,
   maxSamples: 500,
@@ -61,6 +80,7 @@ export function resolveJudgeOptions(o: CanaryJudgeOptions) {
   if (typeof r.name !== 'string' || r.name === '') throw bad('name must be a non-empty string');
   if (!(r.confidence > 0.5 && r.confidence < 1))
     throw bad(`confidence must be in (0.5, 1), got ${r.confidence}`);
+  if (!(r.alpha > 0 && r.alpha < 0.5)) throw bad(`alpha must be in (0, 0.5), got ${r.alpha}`);
   if (!(r.allowedIncrease >= 1)) throw bad(`allowedIncrease must be a ratio >= 1, got ${r.allowedIncrease}`);
   if (!(r.allowedErrorRateIncrease >= 0 && r.allowedErrorRateIncrease < 1))
     throw bad(`allowedErrorRateIncrease must be in [0, 1), got ${r.allowedErrorRateIncrease}`);
@@ -69,6 +89,7 @@ export function resolveJudgeOptions(o: CanaryJudgeOptions) {
     throw bad(`minRequests must be an integer >= 1, got ${r.minRequests}`);
   if (!(Number.isInteger(r.maxSamples) && r.maxSamples >= 2))
     throw bad(`maxSamples must be an integer >= 2, got ${r.maxSamples}`);
+  if (r.slowMs !== undefined && !(r.slowMs > 0)) throw bad(`slowMs must be > 0, got ${r.slowMs}`);
   const { p95Ms, errorRate } = r.thresholds;
   if (p95Ms !== undefined && !(p95Ms > 0)) throw bad(`thresholds.p95Ms must be > 0, got ${p95Ms}`);
   if (errorRate !== undefined && !(errorRate >= 0 && errorRate <= 1))
@@ -79,84 +100,127 @@ export function resolveJudgeOptions(o: CanaryJudgeOptions) {
 type Resolved = ReturnType<typeof resolveJudgeOptions>;
 const round = (v: number, digits = 3) => (Number.isFinite(v) ? Number(v.toFixed(digits)) : v);
 
-/** Classifies the canary's latency against the control's, as Kayenta's Mann–Whitney classifier does. */
-export function judgeLatency(canary: readonly number[], control: readonly number[], o: Resolved): Check {
+/**
+ * Classifies the canary's latency against the control's, as Kayenta's Mann–Whitney classifier does, at
+ * look `look` of this canary (1-based): the interval's α is `(1 − confidence)/(look·(look+1))`.
+ */
+export function judgeLatency(
+  canary: readonly number[],
+  control: readonly number[],
+  o: Resolved,
+  look = 1,
+): Check {
   const name = 'latency.mann_whitney';
-  const threshold = `mean ratio <= ${o.allowedIncrease} or not significant at ${o.confidence}`;
+  const level = 1 - spentAlpha(1 - o.confidence, look);
+  const threshold = `mean ratio <= ${o.allowedIncrease} or not significant at ${round(level, 6)}`;
+  const base = { name, threshold, samples: canary.length + control.length };
   const same = canary.length === control.length && canary.every((v, i) => v === control[i]);
   if (same)
-    return {
-      name,
-      verdict: 'pass',
-      observed: 1,
-      threshold,
-      reason: 'canary and control latencies are identical',
-    };
-  const r = mannWhitney(canary, control, o.confidence);
+    return { ...base, verdict: 'pass', observed: 1, reason: 'canary and control latencies are identical' };
+  const r = mannWhitney(canary, control, level);
   const ratio = mean(canary) / mean(control);
   const significant = r.lower > o.tolerance * Math.abs(r.estimate) && r.estimate > 0;
   const large = !Number.isFinite(ratio) || ratio > o.allowedIncrease;
   const high = significant && large;
-  const facts = `mean ratio ${round(ratio)}, shift ${round(r.estimate)} ms [${round(r.lower)}, ${round(r.upper)}] at ${o.confidence}, p=${round(r.pGreater, 6)}`;
+  const facts = `mean ratio ${round(ratio)}, shift ${round(r.estimate)} ms [${round(r.lower)}, ${round(r.upper)}] at ${round(level, 6)} (look ${look}), ${canary.length} vs ${control.length} samples, p=${round(r.pGreater, 6)}`;
   return {
-    name,
+    ...base,
     verdict: high ? 'fail' : 'pass',
     observed: round(ratio),
-    threshold,
     reason: high
       ? `canary latency is higher than control: ${facts}`
       : `no significant latency increase beyond ${o.allowedIncrease}x: ${facts}`,
   };
 }
 
-/** Tests whether the canary's error rate is higher than the control's (one-sided Fisher exact test). */
-export function judgeErrors(canary: PoolTraffic, control: PoolTraffic, o: Resolved): Check {
-  const rateOf = (t: PoolTraffic) => (t.requests === 0 ? 0 : t.errors / t.requests);
-  const diff = rateOf(canary) - rateOf(control);
-  const p = fisherGreater(
-    { failures: canary.errors, total: canary.requests },
-    { failures: control.errors, total: control.requests },
-  );
-  const high = p < 1 - o.confidence && diff > o.allowedErrorRateIncrease;
-  const facts = `${canary.errors}/${canary.requests} vs ${control.errors}/${control.requests} (difference ${round(diff, 4)}, p=${round(p, 6)})`;
+const rateOf = (t: Counts) => (t.trials === 0 ? 0 : t.events / t.trials);
+
+/** Reads a two-sample sequential test as a check (errors, or slow requests). */
+function sequentialCheck(
+  name: string,
+  what: string,
+  test: TwoSampleEventTest,
+  o: Resolved,
+  margin: number,
+): Check {
+  const c = test.canary;
+  const b = test.control;
+  const diff = rateOf(c) - rateOf(b);
+  const e = test.eValue();
+  const high = test.rejects(o.alpha) && diff > margin;
+  const facts = `${c.events}/${c.trials} vs ${b.events}/${b.trials} (difference ${round(diff, 4)}, e-value ${round(e, 2)}, fails at ${round(1 / o.alpha, 2)})`;
   return {
-    name: 'errors.fisher',
+    name,
     verdict: high ? 'fail' : 'pass',
     observed: round(diff, 4),
-    threshold: `rate difference <= ${o.allowedErrorRateIncrease} or not significant at ${o.confidence}`,
-    reason: high
-      ? `canary errors are significantly higher: ${facts}`
-      : `no significant error increase: ${facts}`,
+    threshold: `difference <= ${margin} or e-value < ${round(1 / o.alpha, 2)} (α ${o.alpha}, any number of looks)`,
+    samples: c.trials + b.trials,
+    reason: high ? `canary ${what} are significantly higher: ${facts}` : `no significant ${what} increase: ${facts}`,
   };
 }
 
+/**
+ * Tests whether the canary's error rate is higher than the control's from cumulative counts alone
+ * (one look; {@link canaryJudge} feeds a sequential test at every look instead).
+ */
+export function judgeErrors(canary: PoolTraffic, control: PoolTraffic, o: Resolved): Check {
+  const test = new TwoSampleEventTest();
+  test.update(
+    { trials: canary.requests, events: canary.errors },
+    { trials: control.requests, events: control.errors },
+  );
+  return sequentialCheck('errors.sequential', 'errors', test, o, o.allowedErrorRateIncrease);
+}
+
+/** Absolute limits on the canary alone, judged by the sequential rate test (never on a handful of requests). */
 function absolute(canary: PoolTraffic, o: Resolved): Check[] {
   const out: Check[] = [];
   const { p95Ms, errorRate } = o.thresholds;
   if (p95Ms !== undefined) {
+    // p95 <= limit exactly when at most 5 % of requests are slower than the limit.
+    const slow = canary.latencyMs.filter((v) => v > p95Ms).length;
+    const n = canary.latencyMs.length;
+    const e = rateAboveLimit({ events: slow, trials: n, limit: 0.05, alpha: o.alpha });
     const v = round(quantile(canary.latencyMs, 0.95), 2);
-    const ok = v <= p95Ms;
     out.push({
       name: 'latency.p95_ms',
-      verdict: ok ? 'pass' : 'fail',
+      verdict: e.above ? 'fail' : 'pass',
       observed: v,
       threshold: `<= ${p95Ms}`,
-      reason: `canary p95 ${v} ms ${ok ? 'within' : 'above'} ${p95Ms} ms`,
+      samples: n,
+      reason: `canary p95 ${v} ms vs limit ${p95Ms} ms: ${slow}/${n} samples slower (${round(e.rate * 100, 2)} %, lower bound ${round(e.lower * 100, 2)} % ${e.above ? '> 5 %' : 'not > 5 %'} at α ${o.alpha})`,
     });
   }
   if (errorRate !== undefined) {
-    const v = round(canary.errors / canary.requests, 4);
-    const ok = v <= errorRate;
+    const e = rateAboveLimit({ events: canary.errors, trials: canary.requests, limit: errorRate, alpha: o.alpha });
+    const v = round(e.rate, 4);
     out.push({
       name: 'errors.rate',
-      verdict: ok ? 'pass' : 'fail',
+      verdict: e.above ? 'fail' : 'pass',
       observed: v,
       threshold: `<= ${errorRate}`,
-      reason: `canary error rate ${v} (${canary.errors}/${canary.requests}) ${ok ? 'within' : 'above'} ${errorRate}`,
+      samples: canary.requests,
+      reason: `canary error rate ${v} (${canary.errors}/${canary.requests}), lower bound ${round(e.lower, 4)} ${e.above ? 'above' : 'not above'} ${errorRate} at α ${o.alpha}`,
     });
   }
   return out;
 }
+
+/** What the judge remembers of one canary (a canary pool and its control, since they started counting). */
+interface CanaryMemory {
+  looks: number;
+  errors: TwoSampleEventTest;
+  slow: TwoSampleEventTest;
+  slowMs: number | undefined;
+  seen: { canary: number; control: number };
+  slowCounts: { canary: Counts; control: Counts };
+}
+
+/** Requests answered since the last look, as far as the latency ring still holds them. */
+const fresh = (t: PoolTraffic, before: number) =>
+  t.latencyMs.slice(t.latencyMs.length - Math.max(0, Math.min(t.latencyMs.length, t.requests - before)));
+
+const add = (a: Counts, b: Counts): Counts => ({ trials: a.trials + b.trials, events: a.events + b.events });
 
 /** The pool the canary is compared with: the second pool under test (a baseline), else the serving stable. */
 async function controlPool(ctx: VerifyContext): Promise<PoolState | undefined> {
@@ -181,11 +245,19 @@ function verdictOf(checks: Check[]): Verdict {
 }
 
 /**
- * A statistical canary judge, after Kayenta's: compares the canary's per-request latencies with the
- * control's by the Mann–Whitney U test (the canary fails when the shift's confidence interval clears
- * Kayenta's tolerance band and the mean ratio exceeds `allowedIncrease`), and its error counts by a
- * one-sided Fisher exact test (fails when significant and the rate exceeds the control's by more than
- * `allowedErrorRateIncrease`), plus optional absolute thresholds on the canary alone.
+ * A statistical canary judge that may look at every interval without inflating its false-positive rate:
+ * - `errors.sequential`: a sequential (anytime-valid) test of the canary's errors against the control's
+ *   (the conditional binomial of canary errors given all errors in each interval, a mixture probability
+ *   ratio over 1.25×…20× alternatives); fails when its e-value reaches 1/`alpha` and the observed rate
+ *   exceeds the control's by more than `allowedErrorRateIncrease`. α = 0.01 by default, for any number
+ *   of looks.
+ * - `latency.slow_share`: the same sequential test on requests slower than `slowMs` (default: the pooled
+ *   p99 of the first look), which catches a slower tail (+200 ms on the p99) that a rank test misses.
+ * - `latency.mann_whitney`: Kayenta's Mann–Whitney classifier with the Hodges–Lehmann shift (98 %
+ *   interval and 0.25 tolerance by default), its α spent over looks (`α/(k(k+1))` at look k), failing
+ *   when the interval clears the tolerance band and the mean ratio exceeds `allowedIncrease`.
+ * - optional absolute `thresholds` on the canary alone, judged by the sequential rate test (the p95 limit
+ *   as "more than 5 % of requests slower than the limit").
  *
  * The canary is the first pool under test; the control is the second (the canary strategy's baseline
  * pool), else the serving pool of another version (the stable). Samples come from the target's
@@ -205,6 +277,7 @@ function verdictOf(checks: Check[]): Verdict {
  */
 export function canaryJudge(options: CanaryJudgeOptions = {}) {
   const o = resolveJudgeOptions(options);
+  const memory = new Map<string, CanaryMemory>();
   return {
     name: o.name,
     async verify(ctx: VerifyContext): Promise<VerifierResult> {
@@ -248,11 +321,46 @@ export function canaryJudge(options: CanaryJudgeOptions = {}) {
           ],
         };
       }
+      const key = `${c.pool}@${c.since}|${b.pool}@${b.since}`;
+      let m = memory.get(key);
+      if (!m) {
+        m = {
+          looks: 0,
+          errors: new TwoSampleEventTest(),
+          slow: new TwoSampleEventTest(),
+          slowMs: o.slowMs,
+          seen: { canary: 0, control: 0 },
+          slowCounts: { canary: { trials: 0, events: 0 }, control: { trials: 0, events: 0 } },
+        };
+        memory.set(key, m);
+        // One judge serves many releases; it keeps the most recent canaries only.
+        if (memory.size > 64) memory.delete(memory.keys().next().value as string);
+      }
+      m.looks++;
+      m.errors.update({ trials: c.requests, events: c.errors }, { trials: b.requests, events: b.errors });
+      const newC = fresh(c, m.seen.canary);
+      const newB = fresh(b, m.seen.control);
+      m.slowMs ??= quantile([...c.latencyMs, ...b.latencyMs], 0.99);
+      const cut = m.slowMs;
+      const slowOf = (v: number[]) => ({ trials: v.length, events: v.filter((x) => x > cut).length });
+      const ic = slowOf(newC);
+      const ib = slowOf(newB);
+      m.slow.addIncrement(ic, ib);
+      m.slowCounts.canary = add(m.slowCounts.canary, ic);
+      m.slowCounts.control = add(m.slowCounts.control, ib);
+      m.slow.canary = m.slowCounts.canary;
+      m.slow.control = m.slowCounts.control;
+      m.seen = { canary: c.requests, control: b.requests };
       const recent = (t: PoolTraffic) => t.latencyMs.slice(-o.maxSamples);
-      const checks = [
-        { ...judgeLatency(recent(c), recent(b), o), query: `traffic(${c.pool}) vs traffic(${b.pool})` },
-        { ...judgeErrors(c, b, o), query: `traffic(${c.pool}) vs traffic(${b.pool})` },
-        ...absolute({ ...c, latencyMs: recent(c) }, o),
+      const query = `traffic(${c.pool}) vs traffic(${b.pool})`;
+      const checks: Check[] = [
+        { ...sequentialCheck('errors.sequential', 'errors', m.errors, o, o.allowedErrorRateIncrease), query },
+        {
+          ...sequentialCheck(`latency.slow_share`, `requests slower than ${round(cut, 1)} ms`, m.slow, o, o.allowedErrorRateIncrease),
+          query,
+        },
+        { ...judgeLatency(recent(c), recent(b), o, m.looks), query },
+        ...absolute({ ...c, latencyMs: recent(c) }, o).map((x) => ({ ...x, pool: c.pool, query: `traffic(${c.pool})` })),
       ];
       return { verdict: verdictOf(checks), checks };
     },

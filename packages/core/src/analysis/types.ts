@@ -18,6 +18,10 @@ export interface Check {
   reason: string;
   /** The resolved query or URL, so a user sees exactly what was measured. */
   query?: string;
+  /** The pool measured, when the check is about one pool. */
+  pool?: string;
+  /** How many samples (requests, series points) the value rests on. */
+  samples?: number;
 }
 
 /** What a verifier returns. */
