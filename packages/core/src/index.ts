@@ -11,7 +11,9 @@ export {
 export type {
   AnalysisResult,
   Check,
+  GateHooks,
   GateOptions,
+  MeasuredCheck,
   GateVerdict,
   Measurement,
   Verdict,

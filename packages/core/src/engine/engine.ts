@@ -149,6 +149,10 @@ export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngin
         else logger.warn(line);
         emit(journal, kind, { type: 'analysis.finished', version, result });
       },
+      onMeasured: async (check, version) => {
+        emit(journal, kind, { type: 'analysis.measured', version, ...check });
+        await journal.note('analysis.measured', { version, ...check });
+      },
     };
     // A finished run is only reported again: its replay touches nothing, so it tells nobody either.
     const quiet = journal.replayOnly;
