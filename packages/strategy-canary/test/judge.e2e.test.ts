@@ -45,7 +45,7 @@ describe('canary judge on a real target', () => {
         verdict: 'fail',
         query: 'traffic(v2) vs traffic(v1)',
       });
-      expect(byName['errors.fisher']!.verdict).toBe('pass');
+      expect(byName['errors.sequential']!.verdict).toBe('pass');
       expect(byName['latency.p95_ms']!.verdict).toBe('fail');
       expect(byName['latency.p95_ms']!.observed as number).toBeGreaterThan(25);
     } finally {
