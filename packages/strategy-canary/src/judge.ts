@@ -48,7 +48,8 @@ export interface CanaryJudgeOptions {
   maxSamples?: number;
   /**
    * A request slower than this (ms) counts as slow in the tail test. @default undefined: the pooled p99 of
-   * both pools at the first look, frozen for the rest of the canary
+   * both pools' latency samples once they hold 1,000 together, frozen for the rest of the canary (the
+   * tail test starts then)
    */
   slowMs?: number;
   /** Absolute limits on the canary alone, judged beside the comparison (sequential, at `alpha`). @default {} */
@@ -206,12 +207,17 @@ function absolute(canary: PoolTraffic, o: Resolved): Check[] {
   return out;
 }
 
+/** Pooled latency samples needed before the tail cutoff (their p99) is frozen. */
+const slowCutoffSamples = 1000;
+
 /** What the judge remembers of one canary (a canary pool and its control, since they started counting). */
 interface CanaryMemory {
   looks: number;
   errors: TwoSampleEventTest;
   slow: TwoSampleEventTest;
   slowMs: number | undefined;
+  /** The look from which slow requests are counted. */
+  slowFrom?: number;
   seen: { canary: number; control: number };
   slowCounts: { canary: Counts; control: Counts };
 }
@@ -252,7 +258,7 @@ function verdictOf(checks: Check[]): Verdict {
  *   exceeds the control's by more than `allowedErrorRateIncrease`. α = 0.01 by default, for any number
  *   of looks.
  * - `latency.slow_share`: the same sequential test on requests slower than `slowMs` (default: the pooled
- *   p99 of the first look), which catches a slower tail (+200 ms on the p99) that a rank test misses.
+ *   p99 once both pools hold 1,000 latency samples together), which catches a slower tail (+200 ms on the p99) that a rank test misses.
  * - `latency.mann_whitney`: Kayenta's Mann–Whitney classifier with the Hodges–Lehmann shift (98 %
  *   interval and 0.25 tolerance by default), its α spent over looks (`α/(k(k+1))` at look k), failing
  *   when the interval clears the tolerance band and the mean ratio exceeds `allowedIncrease`.
@@ -338,27 +344,44 @@ export function canaryJudge(options: CanaryJudgeOptions = {}) {
       }
       m.looks++;
       m.errors.update({ trials: c.requests, events: c.errors }, { trials: b.requests, events: b.errors });
-      const newC = fresh(c, m.seen.canary);
-      const newB = fresh(b, m.seen.control);
-      m.slowMs ??= quantile([...c.latencyMs, ...b.latencyMs], 0.99);
-      const cut = m.slowMs;
-      const slowOf = (v: number[]) => ({ trials: v.length, events: v.filter((x) => x > cut).length });
-      const ic = slowOf(newC);
-      const ib = slowOf(newB);
-      m.slow.addIncrement(ic, ib);
-      m.slowCounts.canary = add(m.slowCounts.canary, ic);
-      m.slowCounts.control = add(m.slowCounts.control, ib);
-      m.slow.canary = m.slowCounts.canary;
-      m.slow.control = m.slowCounts.control;
+      if (m.slowMs === undefined) {
+        // The tail cutoff is frozen once enough samples make a pooled p99 robust to a stray outlier;
+        // counting starts with the requests after it.
+        if (c.latencyMs.length + b.latencyMs.length >= slowCutoffSamples) {
+          m.slowMs = quantile([...c.latencyMs, ...b.latencyMs], 0.99);
+          m.slowFrom = m.looks;
+        }
+      } else {
+        const cut = m.slowMs;
+        const slowOf = (v: number[]) => ({ trials: v.length, events: v.filter((x) => x > cut).length });
+        const ic = slowOf(m.slowFrom === undefined ? c.latencyMs : fresh(c, m.seen.canary));
+        const ib = slowOf(m.slowFrom === undefined ? b.latencyMs : fresh(b, m.seen.control));
+        m.slowFrom ??= m.looks;
+        m.slow.addIncrement(ic, ib);
+        m.slowCounts.canary = add(m.slowCounts.canary, ic);
+        m.slowCounts.control = add(m.slowCounts.control, ib);
+        m.slow.canary = m.slowCounts.canary;
+        m.slow.control = m.slowCounts.control;
+      }
       m.seen = { canary: c.requests, control: b.requests };
       const recent = (t: PoolTraffic) => t.latencyMs.slice(-o.maxSamples);
       const query = `traffic(${c.pool}) vs traffic(${b.pool})`;
       const checks: Check[] = [
         { ...sequentialCheck('errors.sequential', 'errors', m.errors, o, o.allowedErrorRateIncrease), query },
-        {
-          ...sequentialCheck(`latency.slow_share`, `requests slower than ${round(cut, 1)} ms`, m.slow, o, o.allowedErrorRateIncrease),
-          query,
-        },
+        ...(m.slowMs !== undefined && m.slowCounts.canary.trials > 0
+          ? [
+              {
+                ...sequentialCheck(
+                  'latency.slow_share',
+                  `requests slower than ${round(m.slowMs, 1)} ms`,
+                  m.slow,
+                  o,
+                  o.allowedErrorRateIncrease,
+                ),
+                query,
+              },
+            ]
+          : []),
         { ...judgeLatency(recent(c), recent(b), o, m.looks), query },
         ...absolute({ ...c, latencyMs: recent(c) }, o).map((x) => ({ ...x, pool: c.pool, query: `traffic(${c.pool})` })),
       ];

@@ -98,19 +98,31 @@ export function mannWhitney(
   const m = experiment.length;
   const n = control.length;
   if (m === 0 || n === 0) throw new RangeError('mannWhitney needs at least one value on each side');
-  const all = [...experiment.map((v) => ({ v, x: true })), ...control.map((v) => ({ v, x: false }))].sort(
-    (a, b) => a.v - b.v,
-  );
+  // Ranks by merging the two sorted samples (typed-array sorts: the judge runs this at every look).
+  const xs = Float64Array.from(experiment).sort();
+  const ys = Float64Array.from(control).sort();
   let rankSum = 0;
   let tieTerm = 0;
-  for (let i = 0; i < all.length; ) {
-    let j = i;
-    while (j + 1 < all.length && all[j + 1]!.v === all[i]!.v) j++;
-    const rank = (i + j + 2) / 2;
-    const t = j - i + 1;
+  let i = 0;
+  let j = 0;
+  let rank0 = 0; // values ranked so far
+  while (i < m || j < n) {
+    const v = j >= n || (i < m && xs[i]! <= ys[j]!) ? xs[i]! : ys[j]!;
+    let tx = 0;
+    let ty = 0;
+    while (i < m && xs[i] === v) {
+      i++;
+      tx++;
+    }
+    while (j < n && ys[j] === v) {
+      j++;
+      ty++;
+    }
+    const t = tx + ty;
+    const rank = rank0 + (t + 1) / 2;
     tieTerm += t * t * t - t;
-    for (let k = i; k <= j; k++) if (all[k]!.x) rankSum += rank;
-    i = j + 1;
+    rankSum += tx * rank;
+    rank0 += t;
   }
   const u = rankSum - (m * (m + 1)) / 2;
   const N = m + n;
@@ -124,8 +136,6 @@ export function mannWhitney(
 
   // Order statistics of the m·n pairwise differences, selected without building them (the judge runs at
   // every look, with up to maxSamples² pairs).
-  const xs = Float64Array.from(experiment).sort();
-  const ys = Float64Array.from(control).sort();
   const pairs = m * n;
   const crit = normalQuantile(1 - (1 - confidence) / 2);
   const below = Math.max(0, Math.min(pairs - 1, Math.floor(mean - crit * sd)));
@@ -166,7 +176,7 @@ export function pairDiff(xs: Float64Array, ys: Float64Array, k: number): number 
   let hi = xs[xs.length - 1]! - ys[0]!;
   if (countAtMost(xs, ys, lo) >= k + 1) return lo;
   // Invariant: count(lo) < k + 1 <= count(hi).
-  for (let i = 0; i < 200 && hi - lo > 1e-9 * Math.max(1, Math.abs(hi)); i++) {
+  for (let i = 0; i < 200 && hi - lo > 1e-6 * Math.max(1, Math.abs(lo), Math.abs(hi)); i++) {
     const mid = lo + (hi - lo) / 2;
     if (mid <= lo || mid >= hi) break;
     if (countAtMost(xs, ys, mid) >= k + 1) hi = mid;
