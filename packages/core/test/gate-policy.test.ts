@@ -55,8 +55,10 @@ function scripted(name: string, steps: Check[][]): Verifier {
 }
 
 describe('gate outcomes and policies', () => {
-  it("names the failed check, with its value, limit and sample size, never an inconclusive neighbour", async () => {
-    const v = scripted('proxy', [[check('requests[v2]', 'inconclusive', null), check('error_rate[v2]', 'fail', 0.06)]]);
+  it('names the failed check, with its value, limit and sample size, never an inconclusive neighbour', async () => {
+    const v = scripted('proxy', [
+      [check('requests[v2]', 'inconclusive', null), check('error_rate[v2]', 'fail', 0.06)],
+    ]);
     const r = await runGate('canary-10', [v], ctx());
     expect(r.verdict).toBe('fail');
     expect(r.outcome).toBe('fail');
@@ -105,7 +107,13 @@ describe('gate outcomes and policies', () => {
   it('reports every measured check as it is taken, with the query behind it', async () => {
     const seen: MeasuredCheck[] = [];
     const v = scripted('proxy', [[{ ...check('error_rate[v2]', 'pass', 0.001), query: 'traffic(v2)' }]]);
-    await runGate('canary-10', [v], ctx(), { count: 3, intervalMs: 0 }, { onMeasured: (m) => void seen.push(m) });
+    await runGate(
+      'canary-10',
+      [v],
+      ctx(),
+      { count: 3, intervalMs: 0 },
+      { onMeasured: (m) => void seen.push(m) },
+    );
     expect(seen).toHaveLength(3);
     expect(seen[2]).toMatchObject({
       gate: 'canary-10',
@@ -123,7 +131,9 @@ describe('gate outcomes and policies', () => {
 
   it('refuses unknown policies before measuring', async () => {
     const v = scripted('judge', [[check('x', 'pass')]]);
-    await expect(runGate('g', [v], ctx(), { onFail: 'ignore' as 'abort' })).rejects.toThrow(ConfigInvalidError);
+    await expect(runGate('g', [v], ctx(), { onFail: 'ignore' as 'abort' })).rejects.toThrow(
+      ConfigInvalidError,
+    );
     await expect(runGate('g', [v], ctx(), { onInconclusive: 'pass' as 'fail' })).rejects.toThrow(
       ConfigInvalidError,
     );

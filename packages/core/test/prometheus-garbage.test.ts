@@ -2,7 +2,13 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PoolState, prometheusAnalysis, runGate, type Target, type VerifyContext } from '../src/index.js';
+import {
+  type PoolState,
+  prometheusAnalysis,
+  runGate,
+  type Target,
+  type VerifyContext,
+} from '../src/index.js';
 
 // A real HTTP server speaking Prometheus's query API, answering whatever body the test puts in `answer`:
 // what a broken proxy, a misbehaving remote-read adapter or a hostile endpoint might send.
@@ -53,10 +59,12 @@ const verifier = () =>
     url,
     metrics: [{ name: 'error_rate', query: 'errors{pool="{{pool}}"}', threshold: { max: 0.01 } }],
   });
-const vector = (value: unknown, time: (now: number) => unknown = (now) => now) => (now: number) => ({
-  status: 'success',
-  data: { resultType: 'vector', result: [{ metric: { pool: 'canary' }, value: [time(now), value] }] },
-});
+const vector =
+  (value: unknown, time: (now: number) => unknown = (now) => now) =>
+  (now: number) => ({
+    status: 'success',
+    data: { resultType: 'vector', result: [{ metric: { pool: 'canary' }, value: [time(now), value] }] },
+  });
 
 describe('Prometheus verdicts from garbage', () => {
   it('passes a finite value with a fresh timestamp (the control case)', async () => {
@@ -98,13 +106,21 @@ describe('Prometheus verdicts from garbage', () => {
 
   it('ends a gate inconclusive, never pass, when every answer is garbage', async () => {
     answer = vector('');
-    const r = await runGate('canary-10', [verifier()], ctx, { count: 3, intervalMs: 1, inconclusiveLimit: 5 });
+    const r = await runGate('canary-10', [verifier()], ctx, {
+      count: 3,
+      intervalMs: 1,
+      inconclusiveLimit: 5,
+    });
     expect(r.verdict).toBe('inconclusive');
   });
 
   it('counts a result that is not a list as an error measurement, never a pass', async () => {
     answer = () => ({ status: 'success', data: { resultType: 'vector', result: '0' } });
-    const r = await runGate('canary-10', [verifier()], ctx, { count: 2, intervalMs: 1, consecutiveErrorLimit: 1 });
+    const r = await runGate('canary-10', [verifier()], ctx, {
+      count: 2,
+      intervalMs: 1,
+      consecutiveErrorLimit: 1,
+    });
     expect(r.verdict).toBe('error');
   });
 });

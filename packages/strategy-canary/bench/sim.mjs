@@ -139,13 +139,17 @@ async function runCanary(random, fault, makeVerifier) {
       target: w.target,
     };
     // intervalMs 0: the simulated clock, not the wall clock, spaces the measurements one second apart.
-    const result = await runGate(`canary-${weight}`, [verifier], ctx, { ...step.analysis.gate, intervalMs: 0 });
+    const result = await runGate(`canary-${weight}`, [verifier], ctx, {
+      ...step.analysis.gate,
+      intervalMs: 0,
+    });
     if (result.verdict !== 'pass') return { t: w.t, result };
   }
   return { t: null };
 }
 
-const pct = (sorted, q) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] : null);
+const pct = (sorted, q) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] : null;
 
 async function scenario(name, seed, makeVerifier, runs) {
   const random = rng(seed);

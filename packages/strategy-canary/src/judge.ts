@@ -2,16 +2,16 @@ import {
   CapabilityMissingError,
   type Check,
   ConfigInvalidError,
+  type Counts,
   type PoolState,
   type PoolTraffic,
+  rateAboveLimit,
+  spentAlpha,
+  TwoSampleEventTest,
   type Verdict,
   type Verifier,
   type VerifierResult,
   type VerifyContext,
-  type Counts,
-  rateAboveLimit,
-  spentAlpha,
-  TwoSampleEventTest,
 } from '@codegraph/release-core';
 import { mannWhitney, mean, quantile } from './stats.js';
 
@@ -156,7 +156,9 @@ function sequentialCheck(
     observed: round(diff, 4),
     threshold: `difference <= ${margin} or e-value < ${round(1 / o.alpha, 2)} (α ${o.alpha}, any number of looks)`,
     samples: c.trials + b.trials,
-    reason: high ? `canary ${what} are significantly higher: ${facts}` : `no significant ${what} increase: ${facts}`,
+    reason: high
+      ? `canary ${what} are significantly higher: ${facts}`
+      : `no significant ${what} increase: ${facts}`,
   };
 }
 
@@ -193,7 +195,12 @@ function absolute(canary: PoolTraffic, o: Resolved): Check[] {
     });
   }
   if (errorRate !== undefined) {
-    const e = rateAboveLimit({ events: canary.errors, trials: canary.requests, limit: errorRate, alpha: o.alpha });
+    const e = rateAboveLimit({
+      events: canary.errors,
+      trials: canary.requests,
+      limit: errorRate,
+      alpha: o.alpha,
+    });
     const v = round(e.rate, 4);
     out.push({
       name: 'errors.rate',
@@ -383,7 +390,11 @@ export function canaryJudge(options: CanaryJudgeOptions = {}) {
             ]
           : []),
         { ...judgeLatency(recent(c), recent(b), o, m.looks), query },
-        ...absolute({ ...c, latencyMs: recent(c) }, o).map((x) => ({ ...x, pool: c.pool, query: `traffic(${c.pool})` })),
+        ...absolute({ ...c, latencyMs: recent(c) }, o).map((x) => ({
+          ...x,
+          pool: c.pool,
+          query: `traffic(${c.pool})`,
+        })),
       ];
       return { verdict: verdictOf(checks), checks };
     },

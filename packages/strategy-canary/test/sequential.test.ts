@@ -42,7 +42,10 @@ describe('repeated looks at a growing sample', () => {
         b.events += binomial(r, 100, 0.005);
         test.update(c, b);
         if (test.rejects(0.01)) seqHit = true;
-        const p = fisherGreater({ failures: c.events, total: c.trials }, { failures: b.events, total: b.trials });
+        const p = fisherGreater(
+          { failures: c.events, total: c.trials },
+          { failures: b.events, total: b.trials },
+        );
         if (p < 0.01) naiveHit = true;
       }
       if (seqHit) sequential++;

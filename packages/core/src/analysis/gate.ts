@@ -5,13 +5,13 @@ import type {
   GateHooks,
   GateOptions,
   GateVerdict,
+  MeasuredCheck,
   Measurement,
   Verifier,
   VerifierResult,
   VerifyContext,
 } from './types.js';
 import { sleep, withDeadline } from './wait.js';
-import type { MeasuredCheck } from './types.js';
 
 /**
  * The values {@link GateOptions} documents as its defaults (one place: read them, never repeat them).

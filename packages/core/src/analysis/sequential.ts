@@ -63,8 +63,7 @@ export function rateAboveLimit(input: {
   const { events, trials, limit } = input;
   const alpha = input.alpha ?? sequentialAlpha;
   const rate = trials > 0 ? events / trials : Number.NaN;
-  if (!(trials > 0) || !(events >= 0) || events > trials)
-    return { rate, eValue: 1, above: false, lower: 0 };
+  if (!(trials > 0) || !(events >= 0) || events > trials) return { rate, eValue: 1, above: false, lower: 0 };
   const logE = logRateEvidence(events, trials, limit);
   const threshold = Math.log(1 / alpha);
   // The lower bound: the smallest limit the test still rejects, found by bisection (the evidence falls

@@ -1,6 +1,6 @@
+import { rateAboveLimit } from '../analysis/sequential.js';
 import type { Check, Verifier, VerifierResult, VerifyContext } from '../analysis/types.js';
 import { CapabilityMissingError, ConfigInvalidError } from '../errors.js';
-import { rateAboveLimit } from '../analysis/sequential.js';
 import { percentile } from './utils/stats.js';
 import { resultOf, thresholdCheck } from './utils/verdict.js';
 
@@ -91,7 +91,8 @@ export function proxyAnalysis(options: ProxyAnalysisOptions = {}) {
     throw bad('maxP95LatencyMs', 'a number > 0');
   }
   if (!Number.isInteger(o.minRequests) || o.minRequests < 1) throw bad('minRequests', 'an integer >= 1');
-  if (typeof o.alpha !== 'number' || !(o.alpha > 0 && o.alpha < 0.5)) throw bad('alpha', 'a number in (0, 0.5)');
+  if (typeof o.alpha !== 'number' || !(o.alpha > 0 && o.alpha < 0.5))
+    throw bad('alpha', 'a number in (0, 0.5)');
   if (
     o.pools !== undefined &&
     (!Array.isArray(o.pools) || o.pools.some((p) => typeof p !== 'string' || p === ''))
@@ -157,7 +158,12 @@ export function proxyAnalysis(options: ProxyAnalysisOptions = {}) {
                 facts: `${slow}/${n} samples slower than ${o.maxP95LatencyMs} ms`,
                 unit: ' ms',
               })
-            : thresholdCheck(`p95_latency_ms[${pool}]`, null, { max: o.maxP95LatencyMs }, { unit: ' ms', query }),
+            : thresholdCheck(
+                `p95_latency_ms[${pool}]`,
+                null,
+                { max: o.maxP95LatencyMs },
+                { unit: ' ms', query },
+              ),
         );
       }
       return resultOf(checks);
