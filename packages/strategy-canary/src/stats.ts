@@ -73,12 +73,6 @@ export interface MannWhitneyResult {
   upper: number;
 }
 
-const median = (sorted: Float64Array): number => {
-  const n = sorted.length;
-  const mid = n >> 1;
-  return n % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-
 /**
  * The Mann–Whitney U test (Wilcoxon rank-sum) of `experiment` against `control`, with the Hodges–Lehmann
  * estimate of the location shift and its confidence interval, as Kayenta's judge computes them.
