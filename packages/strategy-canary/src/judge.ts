@@ -26,8 +26,9 @@ export interface CanaryJudgeOptions {
    */
   confidence?: number;
   /**
-   * α of the sequential error and slow-request tests: the chance a canary as good as its control is ever
-   * failed by them, however often the gate looks. @default 0.01
+   * α of the sequential error and slow-request tests together (each gets half): the chance a canary as
+   * good as its control is ever failed by them, however often the gate looks. The absolute
+   * `thresholds` use it too. @default 0.01
    */
   alpha?: number;
   /**
@@ -47,9 +48,9 @@ export interface CanaryJudgeOptions {
   /** Most recent latency samples used per pool (the test compares m·n pairs). @default 500 */
   maxSamples?: number;
   /**
-   * A request slower than this (ms) counts as slow in the tail test. @default undefined: the pooled p99 of
-   * both pools' latency samples once they hold 1,000 together, frozen for the rest of the canary (the
-   * tail test starts then)
+   * A request slower than this (ms) counts as slow in the tail test. @default undefined: the control's p99
+   * once it holds 500 latency samples, frozen for the rest of the canary (the tail test counts the
+   * requests after it)
    */
   slowMs?: number;
   /** Absolute limits on the canary alone, judged beside the comparison (sequential, at `alpha`). @default {} */
@@ -148,13 +149,15 @@ function sequentialCheck(
   const b = test.control;
   const diff = rateOf(c) - rateOf(b);
   const e = test.eValue();
-  const high = test.rejects(o.alpha) && diff > margin;
-  const facts = `${c.events}/${c.trials} vs ${b.events}/${b.trials} (difference ${round(diff, 4)}, e-value ${round(e, 2)}, fails at ${round(1 / o.alpha, 2)})`;
+  // The judge's α is shared by its two sequential tests (errors, slow requests): each gets half.
+  const alpha = o.alpha / 2;
+  const high = test.rejects(alpha) && diff > margin;
+  const facts = `${c.events}/${c.trials} vs ${b.events}/${b.trials} (difference ${round(diff, 4)}, e-value ${round(e, 2)}, fails at ${round(1 / alpha, 2)})`;
   return {
     name,
     verdict: high ? 'fail' : 'pass',
     observed: round(diff, 4),
-    threshold: `difference <= ${margin} or e-value < ${round(1 / o.alpha, 2)} (α ${o.alpha}, any number of looks)`,
+    threshold: `difference <= ${margin} or e-value < ${round(1 / alpha, 2)} (α ${alpha}, any number of looks)`,
     samples: c.trials + b.trials,
     reason: high
       ? `canary ${what} are significantly higher: ${facts}`
@@ -214,8 +217,8 @@ function absolute(canary: PoolTraffic, o: Resolved): Check[] {
   return out;
 }
 
-/** Pooled latency samples needed before the tail cutoff (their p99) is frozen. */
-const slowCutoffSamples = 1000;
+/** Control latency samples needed before the tail cutoff (their p99) is frozen. */
+const slowCutoffSamples = 500;
 
 /** What the judge remembers of one canary (a canary pool and its control, since they started counting). */
 interface CanaryMemory {
@@ -264,8 +267,8 @@ function verdictOf(checks: Check[]): Verdict {
  *   ratio over 1.25×…20× alternatives); fails when its e-value reaches 1/`alpha` and the observed rate
  *   exceeds the control's by more than `allowedErrorRateIncrease`. α = 0.01 by default, for any number
  *   of looks.
- * - `latency.slow_share`: the same sequential test on requests slower than `slowMs` (default: the pooled
- *   p99 once both pools hold 1,000 latency samples together), which catches a slower tail (+200 ms on the p99) that a rank test misses.
+ * - `latency.slow_share`: the same sequential test on requests slower than `slowMs` (default: the
+ *   control's p99 once it holds 500 latency samples), which catches a slower tail (+200 ms on the p99) that a rank test misses.
  * - `latency.mann_whitney`: Kayenta's Mann–Whitney classifier with the Hodges–Lehmann shift (98 %
  *   interval and 0.25 tolerance by default), its α spent over looks (`α/(k(k+1))` at look k), failing
  *   when the interval clears the tolerance band and the mean ratio exceeds `allowedIncrease`.
@@ -352,10 +355,11 @@ export function canaryJudge(options: CanaryJudgeOptions = {}) {
       m.looks++;
       m.errors.update({ trials: c.requests, events: c.errors }, { trials: b.requests, events: b.errors });
       if (m.slowMs === undefined) {
-        // The tail cutoff is frozen once enough samples make a pooled p99 robust to a stray outlier;
-        // counting starts with the requests after it.
-        if (c.latencyMs.length + b.latencyMs.length >= slowCutoffSamples) {
-          m.slowMs = quantile([...c.latencyMs, ...b.latencyMs], 0.99);
+        // The tail cutoff is frozen once enough samples make a p99 robust to a stray outlier; counting
+        // starts with the requests after it, so the cutoff is independent of what it judges.
+        // The control's own p99: a slow canary cannot drag the cutoff up into its own slow tail.
+        if (b.latencyMs.length >= slowCutoffSamples) {
+          m.slowMs = quantile(b.latencyMs, 0.99);
           m.slowFrom = m.looks;
         }
       } else {

@@ -176,6 +176,18 @@ function renderEvent(e: ReleaseEvent, o: Output): string | undefined {
       return o.mode === 'tty' ? `    traffic ${weightBar(e.weights, o)}` : undefined;
     case 'analysis.finished':
       return renderAnalysis(e.result, o);
+    case 'analysis.measured': {
+      // Every measurement as it is taken: a CI log never goes silent during a gate.
+      const style = e.verdict === 'pass' ? 'dim' : e.verdict === 'fail' ? 'red' : 'yellow';
+      const facts = [
+        e.limit !== undefined ? `limit ${e.limit}` : undefined,
+        e.samples !== undefined ? `n=${e.samples}` : undefined,
+      ].filter(Boolean);
+      return o.paint(
+        `      measured ${e.gate} #${e.round + 1} ${e.metric}: ${JSON.stringify(e.value)}${facts.length ? ` (${facts.join(', ')})` : ''} ${e.verdict}${e.dryRun ? ' [dry run]' : ''}`,
+        style,
+      );
+    }
     case 'backup.created':
       return `    backup ${e.backupId} taken by ${e.provider}`;
     case 'backup.failed':
