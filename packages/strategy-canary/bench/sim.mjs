@@ -169,10 +169,32 @@ async function scenario(name, seed, makeVerifier, runs) {
 }
 
 const judge = () => canaryJudge();
+// The named baseline: the rule that decided most of today's README setup (`thresholds.errorRate: 0.02`),
+// a fixed-sample limit read at every look: fail once the canary's error share exceeds 2 % after its
+// first 50 requests. Only this baseline is written here; every other figure runs the package's code.
+const fixedSampleRule = () => ({
+  name: 'judge',
+  async verify(ctx) {
+    const t = await ctx.target.traffic(ctx.pools[0].name);
+    const enough = t.requests >= 50;
+    const bad = enough && t.errors / t.requests > 0.02;
+    return {
+      verdict: !enough ? 'inconclusive' : bad ? 'fail' : 'pass',
+      checks: [{ name: 'errors.rate', verdict: bad ? 'fail' : 'pass', observed: t.errors / t.requests, reason: '' }],
+    };
+  },
+});
 const threshold = () => proxyAnalysis({ name: 'judge', maxErrorRate: 0.02 });
 const seed = Number(args.seed);
 const started = performance.now();
-const out = { kind: 'simulated', runs: RUNS, rate_rps_per_pool: RATE, steps: [5, 20, 40], gate: benchGate };
+const baseline = { kind: 'simulated-baseline', name: 'fixed-sample 2 % error limit at every look (before)', runs: RUNS };
+const b = await scenario('AA', seed + 30, fixedSampleRule, RUNS);
+baseline.false_positive_rate = b.rate;
+const bF1 = await scenario('F1', seed + 31, fixedSampleRule, Math.min(RUNS, 200));
+baseline.recall_F1 = bF1.rate;
+baseline.detect_median_s_F1 = bF1.median;
+console.log(JSON.stringify(baseline));
+const out = { kind: 'simulated', baseline: baseline.name, runs: RUNS, rate_rps_per_pool: RATE, steps: [5, 20, 40], gate: benchGate };
 const aa = await scenario('AA', seed, judge, RUNS);
 const aaThreshold = await scenario('AA', seed + 1, threshold, RUNS);
 out.false_positive_rate = aa.rate;
@@ -196,12 +218,14 @@ const goals = {
   recall_F1: out.recall_F1 >= 0.99,
   recall_F2: out.recall_F2 >= 0.99,
   recall_F3: out.recall_F3 >= 0.99,
-  detect_F1: out.detect_p95_s_F1 !== null && out.detect_median_s_F1 <= 10,
-  detect_F2: out.detect_p95_s_F2 !== null && out.detect_median_s_F2 <= 60,
-  detect_F3: out.detect_p95_s_F3 !== null && out.detect_median_s_F3 <= 5,
-  detect_F4: out.detect_p95_s_F4 !== null && out.detect_median_s_F4 <= 120,
+  // The goals hold for the median and, stricter, for the 95th percentile.
+  detect_F1: out.detect_p95_s_F1 !== null && out.detect_p95_s_F1 <= 10,
+  detect_F2: out.detect_p95_s_F2 !== null && out.detect_p95_s_F2 <= 60,
+  detect_F3: out.detect_p95_s_F3 !== null && out.detect_p95_s_F3 <= 5,
+  detect_F4: out.detect_p95_s_F4 !== null && out.detect_p95_s_F4 <= 120,
 };
 out.met = goals;
 out.decided_by = details;
 out.elapsed_s = Math.round((performance.now() - started) / 100) / 10;
+out.cpu_s = Math.round(process.cpuUsage().user / 1e5) / 10;
 console.log(JSON.stringify(out));
