@@ -180,21 +180,34 @@ const fixedSampleRule = () => ({
     const bad = enough && t.errors / t.requests > 0.02;
     return {
       verdict: !enough ? 'inconclusive' : bad ? 'fail' : 'pass',
-      checks: [{ name: 'errors.rate', verdict: bad ? 'fail' : 'pass', observed: t.errors / t.requests, reason: '' }],
+      checks: [
+        { name: 'errors.rate', verdict: bad ? 'fail' : 'pass', observed: t.errors / t.requests, reason: '' },
+      ],
     };
   },
 });
 const threshold = () => proxyAnalysis({ name: 'judge', maxErrorRate: 0.02 });
 const seed = Number(args.seed);
 const started = performance.now();
-const baseline = { kind: 'simulated-baseline', name: 'fixed-sample 2 % error limit at every look (before)', runs: RUNS };
+const baseline = {
+  kind: 'simulated-baseline',
+  name: 'fixed-sample 2 % error limit at every look (before)',
+  runs: RUNS,
+};
 const b = await scenario('AA', seed + 30, fixedSampleRule, RUNS);
 baseline.false_positive_rate = b.rate;
 const bF1 = await scenario('F1', seed + 31, fixedSampleRule, Math.min(RUNS, 200));
 baseline.recall_F1 = bF1.rate;
 baseline.detect_median_s_F1 = bF1.median;
 console.log(JSON.stringify(baseline));
-const out = { kind: 'simulated', baseline: baseline.name, runs: RUNS, rate_rps_per_pool: RATE, steps: [5, 20, 40], gate: benchGate };
+const out = {
+  kind: 'simulated',
+  baseline: baseline.name,
+  runs: RUNS,
+  rate_rps_per_pool: RATE,
+  steps: [5, 20, 40],
+  gate: benchGate,
+};
 const aa = await scenario('AA', seed, judge, RUNS);
 const aaThreshold = await scenario('AA', seed + 1, threshold, RUNS);
 out.false_positive_rate = aa.rate;

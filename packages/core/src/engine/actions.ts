@@ -92,7 +92,11 @@ export async function analyze(
     // The gate's policy holds the release: an operator's promote passes it, an abort ends the run.
     env.logger.warn(`analysis ${name} ended ${result.outcome}; held for an operator (promote or abort)`);
     await env.waitForApproval(signal);
-    return { ...result, verdict: 'pass', reason: `passed by an operator after ${result.outcome}: ${result.reason}` };
+    return {
+      ...result,
+      verdict: 'pass',
+      reason: `passed by an operator after ${result.outcome}: ${result.reason}`,
+    };
   }
   return result;
 }
