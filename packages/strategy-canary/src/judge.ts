@@ -223,6 +223,8 @@ const slowCutoffSamples = 500;
 /** What the judge remembers of one canary (a canary pool and its control, since they started counting). */
 interface CanaryMemory {
   looks: number;
+  /** Consecutive looks at which the latency classifier found the canary high. */
+  latencyStreak: number;
   errors: TwoSampleEventTest;
   slow: TwoSampleEventTest;
   slowMs: number | undefined;
@@ -230,6 +232,23 @@ interface CanaryMemory {
   slowFrom?: number;
   seen: { canary: number; control: number };
   slowCounts: { canary: Counts; control: Counts };
+}
+
+/**
+ * Looks in a row the latency classifier must find the canary high before it fails it: one look at a
+ * fresh pool can catch a process that is still warming up (a JIT, a cold cache) while its control is not.
+ */
+export const latencyLooks = 3;
+
+/** A latency failure counts once it held for {@link latencyLooks} looks in a row. */
+function persistent(check: Check, m: CanaryMemory): Check {
+  m.latencyStreak = check.verdict === 'fail' ? m.latencyStreak + 1 : 0;
+  if (check.verdict !== 'fail' || m.latencyStreak >= latencyLooks) return check;
+  return {
+    ...check,
+    verdict: 'pass',
+    reason: `high at ${m.latencyStreak} of ${latencyLooks} looks in a row (not yet a failure): ${check.reason}`,
+  };
 }
 
 /** Requests answered since the last look, as far as the latency ring still holds them. */
@@ -271,7 +290,8 @@ function verdictOf(checks: Check[]): Verdict {
  *   control's p99 once it holds 500 latency samples), which catches a slower tail (+200 ms on the p99) that a rank test misses.
  * - `latency.mann_whitney`: Kayenta's Mann–Whitney classifier with the Hodges–Lehmann shift (98 %
  *   interval and 0.25 tolerance by default), its α spent over looks (`α/(k(k+1))` at look k), failing
- *   when the interval clears the tolerance band and the mean ratio exceeds `allowedIncrease`.
+ *   when the interval clears the tolerance band and the mean ratio exceeds `allowedIncrease` at 3 looks
+ *   in a row (a fresh pool still warming up is not a regression).
  * - optional absolute `thresholds` on the canary alone, judged by the sequential rate test (the p95 limit
  *   as "more than 5 % of requests slower than the limit").
  *
@@ -342,6 +362,7 @@ export function canaryJudge(options: CanaryJudgeOptions = {}) {
       if (!m) {
         m = {
           looks: 0,
+          latencyStreak: 0,
           errors: new TwoSampleEventTest(),
           slow: new TwoSampleEventTest(),
           slowMs: o.slowMs,
@@ -393,7 +414,7 @@ export function canaryJudge(options: CanaryJudgeOptions = {}) {
               },
             ]
           : []),
-        { ...judgeLatency(recent(c), recent(b), o, m.looks), query },
+        { ...persistent(judgeLatency(recent(c), recent(b), o, m.looks), m), query },
         ...absolute({ ...c, latencyMs: recent(c) }, o).map((x) => ({
           ...x,
           pool: c.pool,
