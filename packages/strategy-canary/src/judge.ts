@@ -49,9 +49,9 @@ export interface CanaryJudgeOptions {
   /** Most recent latency samples used per pool (the test compares m·n pairs). @default 500 */
   maxSamples?: number;
   /**
-   * A request slower than this (ms) counts as slow in the tail test. @default undefined: the control's p99
-   * once it holds 500 latency samples, frozen for the rest of the canary (the tail test counts the
-   * requests after it)
+   * A request slower than this (ms) counts as slow in the tail test. @default undefined: twice the
+   * control's p99 once it holds 500 latency samples, frozen for the rest of the canary (the tail test
+   * counts the requests after it)
    */
   slowMs?: number;
   /** Absolute limits on the canary alone, judged beside the comparison (sequential, at `alpha`). @default {} */
@@ -101,6 +101,12 @@ export function resolveJudgeOptions(o: CanaryJudgeOptions) {
 }
 
 const round = (v: number, digits = 3) => (Number.isFinite(v) ? Number(v.toFixed(digits)) : v);
+
+/**
+ * A request is slow when it takes more than this many times the control's p99: a tail regression must
+ * be large (a loaded host slows a pool's tail by a few milliseconds, which is not a regression).
+ */
+const slowFactor = 2;
 
 /** Control latency samples needed before the tail cutoff (their p99) is frozen. */
 const slowCutoffSamples = 500;
@@ -171,7 +177,7 @@ function verdictOf(checks: Check[]): Verdict {
  *   ratio over 1.25×…20× alternatives); fails when its e-value reaches 1/`alpha` and the observed rate
  *   exceeds the control's by more than `allowedErrorRateIncrease`. α = 0.01 by default, for any number
  *   of looks.
- * - `latency.slow_share`: the same sequential test on requests slower than `slowMs` (default: the
+ * - `latency.slow_share`: the same sequential test on requests slower than `slowMs` (default: twice the
  *   control's p99 once it holds 500 latency samples), which catches a slower tail (+200 ms on the p99) that a rank test misses.
  * - `latency.mann_whitney`: Kayenta's Mann–Whitney classifier with the Hodges–Lehmann shift (98 %
  *   interval and 0.25 tolerance by default), its α spent over looks (`α/(k(k+1))` at look k), failing
@@ -265,7 +271,7 @@ export function canaryJudge(options: CanaryJudgeOptions = {}) {
         // starts with the requests after it, so the cutoff is independent of what it judges.
         // The control's own p99: a slow canary cannot drag the cutoff up into its own slow tail.
         if (b.latencyMs.length >= slowCutoffSamples) {
-          m.slowMs = quantile(b.latencyMs, 0.99);
+          m.slowMs = slowFactor * quantile(b.latencyMs, 0.99);
           m.slowFrom = m.looks;
         }
       } else {
