@@ -132,6 +132,13 @@ function weightBar(w: Weights, o: Output): string {
 export function renderAnalysis(r: AnalysisResult, o: Output): string {
   const style = r.verdict === 'pass' ? 'green' : r.verdict === 'fail' ? 'red' : 'yellow';
   const lines = [`    analysis ${r.name}: ${o.paint(r.verdict.toUpperCase(), style)} (${r.reason})`];
+  if (r.pause)
+    lines.push(
+      o.paint(
+        "      held for an operator (the gate's policy): codegraph-release promote passes it, abort undoes the run",
+        'yellow',
+      ),
+    );
   if (r.verdict !== 'pass') {
     const last = r.measurements.at(-1);
     for (const c of last?.checks ?? []) {
