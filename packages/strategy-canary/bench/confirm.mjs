@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { codegraphSlo, prometheusAnalysis, runGate } from '@codegraph/release-core';
 import { canary, canaryJudge } from '../dist/index.js';
-import { poll, sampleServer, startPrometheus, steadyLoad, tempDir, writeFileSd } from './lib.mjs';
+import { sampleServer, startPrometheus, steadyLoad, tempDir, writeFileSd } from './lib.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -139,4 +139,3 @@ try {
   await prom?.stop().catch(() => {});
   await remove();
 }
-void poll;
