@@ -3,6 +3,7 @@
 
 /** @typedef {{ port: number, host: string, version: string, apiKey: string | undefined,
  *   latencyMs: number, errorRate: number, crashOnStart: boolean, slowStartMs: number,
+ *   slowShare: number, slowMs: number,
  *   cacheHitRatio: number, missingHeaders: string[], dataDir: string | undefined,
  *   tlsCert: string | undefined, tlsKey: string | undefined, ldb: string }} Config */
 
@@ -15,6 +16,9 @@ const options = {
   errorRate: { flag: 'error-rate', env: 'FAULT_ERROR_RATE', type: 'ratio', def: 0 },
   crashOnStart: { flag: 'crash-on-start', env: 'FAULT_CRASH_ON_START', type: 'bool', def: false },
   slowStartMs: { flag: 'slow-start-ms', env: 'FAULT_SLOW_START_MS', type: 'int', def: 0 },
+  // A slower tail: this share of requests waits `slowMs` more (e.g. 0.02 and 200: the p99 rises ~200 ms).
+  slowShare: { flag: 'slow-share', env: 'FAULT_SLOW_SHARE', type: 'ratio', def: 0 },
+  slowMs: { flag: 'slow-ms', env: 'FAULT_SLOW_MS', type: 'int', def: 0 },
   cacheHitRatio: { flag: 'cache-hit-ratio', env: 'FAULT_CACHE_HIT_RATIO', type: 'ratio', def: 0.95 },
   missingHeaders: { flag: 'missing-headers', env: 'FAULT_MISSING_HEADERS', type: 'list', def: [] },
   dataDir: { flag: 'data-dir', env: 'DATA_DIR', type: 'string', def: undefined },

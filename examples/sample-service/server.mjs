@@ -291,6 +291,9 @@ async function handle(req, res) {
     if (faults.latencyMs > 0 && label !== '/metrics') {
       await new Promise((r) => setTimeout(r, faults.latencyMs));
     }
+    if (config.slowShare > 0 && label !== '/metrics' && Math.random() < config.slowShare) {
+      await new Promise((r) => setTimeout(r, config.slowMs));
+    }
     if (route[2]) {
       const auth = authorize(req);
       if (auth === 'missing') {

@@ -1,10 +1,20 @@
 // Analysis
 export { runGate } from './analysis/gate.js';
+export {
+  type Counts,
+  type RateEvidence,
+  rateAboveLimit,
+  sequentialAlpha,
+  spentAlpha,
+  TwoSampleEventTest,
+} from './analysis/sequential.js';
 export type {
   AnalysisResult,
   Check,
+  GateHooks,
   GateOptions,
   GateVerdict,
+  MeasuredCheck,
   Measurement,
   Verdict,
   Verifier,

@@ -118,6 +118,17 @@ const slo = () =>
 const one = (metric: PrometheusMetric, extra: { maxStalenessMs?: number } = {}) =>
   prometheusAnalysis({ url: prom.url, metrics: [metric], ...extra });
 
+/** Measures until `done` holds (at most 20 s), returning the last result. */
+async function until<T>(measure: () => Promise<T>, done: (r: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 20_000;
+  let r = await measure();
+  while (!done(r) && Date.now() < deadline) {
+    await new Promise((ok) => setTimeout(ok, 500));
+    r = await measure();
+  }
+  return r;
+}
+
 describe('Prometheus analysis', () => {
   it('passes the stable pool on the CodeGraph SLO preset, judged on its own traffic', async () => {
     const result = await slo().verify(ctx(pool('stable', 'v1')));
@@ -138,18 +149,28 @@ describe('Prometheus analysis', () => {
   });
 
   it("fails a canary whose p95 latency breaks 50 ms, while the stable pool's traffic does not hide it", async () => {
-    const result = await slo().verify(ctx(pool('canary', 'v2'), pool('stable', 'v1')));
+    // Limits respect sample size: the p95 fails once 100 requests of the window say so (inconclusive before).
+    const result = await until(
+      () => slo().verify(ctx(pool('canary', 'v2'), pool('stable', 'v1'))),
+      (r) => r.checks.find((c) => c.name === 'p95_latency_ms[canary]')!.verdict !== 'inconclusive',
+    );
     const p95 = result.checks.find((c) => c.name === 'p95_latency_ms[canary]')!;
     expect(p95.verdict).toBe('fail');
+    expect(p95.samples).toBeGreaterThanOrEqual(100);
     expect(p95.observed as number).toBeGreaterThan(50);
     expect(result.checks.find((c) => c.name === 'p95_latency_ms[stable]')!.verdict).toBe('pass');
     expect(result.verdict).toBe('fail');
   });
 
   it('fails a canary whose 5xx error rate is above 5%', async () => {
-    const result = await slo().verify(ctx(pool('flaky', 'v2')));
+    // The sequential test fails the rate once the requests behind it show it is past 5 %.
+    const result = await until(
+      () => slo().verify(ctx(pool('flaky', 'v2'))),
+      (r) => r.checks.find((c) => c.name === 'error_rate[flaky]')!.verdict === 'fail',
+    );
     const errors = result.checks.find((c) => c.name === 'error_rate[flaky]')!;
     expect(errors.verdict).toBe('fail');
+    expect(errors.reason).toMatch(/lower bound .* > 0.05/);
     expect(errors.observed as number).toBeGreaterThan(0.05);
   });
 
@@ -227,6 +248,24 @@ describe('Prometheus analysis', () => {
     }
     expect(last.verdict).toBe('inconclusive');
     expect(last.checks[0]!.reason).toMatch(/^stale: newest sample is \d+ s old/);
+  });
+
+  it("never fails a healthy version for the seeds' whole-service 10,000 rps floor: scaled by traffic share, capped by the offered load", async () => {
+    const full = { ...pool('stable', 'v1'), weight: 100 };
+    // Here each sample service is a service of its own: the offered load is what reaches `stable`.
+    const preset = prometheusAnalysis({
+      url: prom.url,
+      metrics: codegraphSlo({ window: '15s', serviceSelector: 'pool="stable"' }),
+    });
+    const after = (await preset.verify(ctx(full))).checks.find((c) => c.name === 'throughput_rps[stable]')!;
+    expect(after.verdict).toBe('pass');
+    expect(after.reason).toMatch(/scaled by the pool's traffic share 100 %, capped at 80 % of the offered/);
+    const small = { ...pool('stable', 'v1'), weight: 5 };
+    const canaryStep = (await preset.verify(ctx(small))).checks.find(
+      (c) => c.name === 'throughput_rps[stable]',
+    )!;
+    expect(canaryStep.verdict).toBe('pass');
+    expect(canaryStep.reason).toMatch(/traffic share 5 %/);
   });
 
   it.each<[string, () => unknown]>([

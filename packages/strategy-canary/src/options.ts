@@ -133,6 +133,13 @@ function checkGate(g: unknown, where: string): void {
       );
     }
   }
+  if (o.onFail !== undefined && o.onFail !== 'abort' && o.onFail !== 'pause')
+    throw bad(`${where}: gate.onFail must be 'abort' or 'pause', got ${JSON.stringify(o.onFail)}`, 'gate');
+  if (o.onInconclusive !== undefined && !['pause', 'fail', 'pass-after'].includes(o.onInconclusive as string))
+    throw bad(
+      `${where}: gate.onInconclusive must be 'pause', 'fail' or 'pass-after', got ${JSON.stringify(o.onInconclusive)}`,
+      'gate',
+    );
   if (o.dryRun !== undefined && !(Array.isArray(o.dryRun) && o.dryRun.every((n) => typeof n === 'string'))) {
     throw bad(`${where}: gate.dryRun must list verifier names`, 'gate');
   }

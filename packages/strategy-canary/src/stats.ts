@@ -73,12 +73,6 @@ export interface MannWhitneyResult {
   upper: number;
 }
 
-const median = (sorted: Float64Array): number => {
-  const n = sorted.length;
-  const mid = n >> 1;
-  return n % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-
 /**
  * The Mann–Whitney U test (Wilcoxon rank-sum) of `experiment` against `control`, with the Hodges–Lehmann
  * estimate of the location shift and its confidence interval, as Kayenta's judge computes them.
@@ -98,19 +92,31 @@ export function mannWhitney(
   const m = experiment.length;
   const n = control.length;
   if (m === 0 || n === 0) throw new RangeError('mannWhitney needs at least one value on each side');
-  const all = [...experiment.map((v) => ({ v, x: true })), ...control.map((v) => ({ v, x: false }))].sort(
-    (a, b) => a.v - b.v,
-  );
+  // Ranks by merging the two sorted samples (typed-array sorts: the judge runs this at every look).
+  const xs = Float64Array.from(experiment).sort();
+  const ys = Float64Array.from(control).sort();
   let rankSum = 0;
   let tieTerm = 0;
-  for (let i = 0; i < all.length; ) {
-    let j = i;
-    while (j + 1 < all.length && all[j + 1]!.v === all[i]!.v) j++;
-    const rank = (i + j + 2) / 2;
-    const t = j - i + 1;
+  let i = 0;
+  let j = 0;
+  let rank0 = 0; // values ranked so far
+  while (i < m || j < n) {
+    const v = j >= n || (i < m && xs[i]! <= ys[j]!) ? xs[i]! : ys[j]!;
+    let tx = 0;
+    let ty = 0;
+    while (i < m && xs[i] === v) {
+      i++;
+      tx++;
+    }
+    while (j < n && ys[j] === v) {
+      j++;
+      ty++;
+    }
+    const t = tx + ty;
+    const rank = rank0 + (t + 1) / 2;
     tieTerm += t * t * t - t;
-    for (let k = i; k <= j; k++) if (all[k]!.x) rankSum += rank;
-    i = j + 1;
+    rankSum += tx * rank;
+    rank0 += t;
   }
   const u = rankSum - (m * (m + 1)) / 2;
   const N = m + n;
@@ -122,21 +128,67 @@ export function mannWhitney(
   const pValue = sd === 0 ? 1 : Math.min(1, 2 * (1 - normalCdf(Math.abs(z))));
   const pGreater = sd === 0 ? 1 : 1 - normalCdf(zOf(u - mean - 0.5));
 
-  const diffs = new Float64Array(m * n);
-  let k = 0;
-  for (const x of experiment) for (const y of control) diffs[k++] = x - y;
-  diffs.sort();
+  // Order statistics of the m·n pairwise differences, selected without building them (the judge runs at
+  // every look, with up to maxSamples² pairs).
+  const pairs = m * n;
   const crit = normalQuantile(1 - (1 - confidence) / 2);
-  const below = Math.max(0, Math.min(diffs.length - 1, Math.floor(mean - crit * sd)));
+  const below = Math.max(0, Math.min(pairs - 1, Math.floor(mean - crit * sd)));
+  const mid = pairs >> 1;
+  const estimate =
+    pairs % 2 === 1 ? pairDiff(xs, ys, mid) : (pairDiff(xs, ys, mid - 1) + pairDiff(xs, ys, mid)) / 2;
   return {
     u,
     z,
     pValue,
     pGreater,
-    estimate: median(diffs),
-    lower: diffs[below]!,
-    upper: diffs[diffs.length - 1 - below]!,
+    estimate,
+    lower: pairDiff(xs, ys, below),
+    upper: pairDiff(xs, ys, pairs - 1 - below),
   };
+}
+
+/** How many pairwise differences x − y are at most `t` (x, y sorted ascending): O(m + n). */
+function countAtMost(xs: Float64Array, ys: Float64Array, t: number): number {
+  let count = 0;
+  let j = 0;
+  const n = ys.length;
+  // For ascending x, the first y with x − y <= t (i.e. y >= x − t) moves right.
+  for (let i = 0; i < xs.length; i++) {
+    const bound = xs[i]! - t;
+    while (j < n && ys[j]! < bound) j++;
+    count += n - j;
+  }
+  return count;
+}
+
+/**
+ * The k-th smallest (0-based) pairwise difference x − y, by bisection on its value and then snapping to
+ * the nearest actual difference: exact, in O((m + n) log range) instead of sorting m·n values.
+ */
+export function pairDiff(xs: Float64Array, ys: Float64Array, k: number): number {
+  let lo = xs[0]! - ys[ys.length - 1]!;
+  let hi = xs[xs.length - 1]! - ys[0]!;
+  if (countAtMost(xs, ys, lo) >= k + 1) return lo;
+  // Invariant: count(lo) < k + 1 <= count(hi).
+  for (let i = 0; i < 200 && hi - lo > 1e-6 * Math.max(1, Math.abs(lo), Math.abs(hi)); i++) {
+    const mid = lo + (hi - lo) / 2;
+    if (mid <= lo || mid >= hi) break;
+    if (countAtMost(xs, ys, mid) >= k + 1) hi = mid;
+    else lo = mid;
+  }
+  // The answer is the smallest difference greater than lo: find it exactly.
+  let best = hi;
+  let j = 0;
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i]!;
+    while (j < ys.length && x - ys[j]! > lo) j++;
+    // ys[j-1] gives the smallest x − y > lo for this x (y ascending, so x − y descending).
+    if (j > 0) {
+      const d = x - ys[j - 1]!;
+      if (d > lo && d < best) best = d;
+    }
+  }
+  return best;
 }
 
 /** ln Γ(x) by Lanczos' approximation (g = 7), for log-factorials of large counts. */

@@ -10,12 +10,13 @@ import {
 } from './helpers/scenarios.js';
 
 // Judged against a baseline pool by the statistical judge, plus an absolute error-rate limit.
+// No early pass (consecutiveSuccessLimit): a sequential judge says "no evidence yet" as a pass, so the
+// gate looks at every interval of its count; a bad canary fails as soon as the evidence is in.
 const gate = {
   count: 8,
   intervalMs: 500,
   initialDelayMs: 500,
   inconclusiveLimit: 4,
-  consecutiveSuccessLimit: 3,
 };
 const strategy = (extra: Parameters<typeof canary>[0] = {}) =>
   canary({ weights: [20, 40], baseline: true, analysis: { verifiers: ['judge'], gate }, ...extra });

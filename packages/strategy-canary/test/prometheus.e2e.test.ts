@@ -27,11 +27,12 @@ const slo = () =>
   });
 // New pools reach Prometheus through file_sd within ~5 s (its discovery batches updates): until then a
 // measurement is inconclusive, which the gate tolerates up to its limit, never as a pass.
+// No early pass: the preset's error rate fails on evidence (a sequential test over the window's
+// requests), so the gate keeps looking for its whole count.
 const gate = {
   count: 20,
   intervalMs: 1000,
   inconclusiveLimit: 15,
-  consecutiveSuccessLimit: 3,
   dryRun: ['judge'],
 };
 const strategy = canary({ weights: [20, 50], analysis: { verifiers: ['prometheus', 'judge'], gate } });

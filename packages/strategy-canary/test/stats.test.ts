@@ -1,7 +1,7 @@
 import type { PoolTraffic } from '@codegraph/release-core';
 import { describe, expect, it } from 'vitest';
 import { judgeErrors, judgeLatency, resolveJudgeOptions } from '../src/judge.js';
-import { fisherGreater, mannWhitney, normalCdf, normalQuantile, quantile } from '../src/stats.js';
+import { fisherGreater, mannWhitney, normalCdf, normalQuantile, pairDiff, quantile } from '../src/stats.js';
 
 /** A seeded generator (mulberry32), so the "known distributions" are the same on every run. */
 function rng(seed: number) {
@@ -134,5 +134,24 @@ describe('canary judge classification', () => {
 
   it('computes the nearest-rank p95', () => {
     expect(quantile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 100], 0.95)).toBe(19);
+  });
+});
+
+describe('pairwise differences without building them', () => {
+  it('selects exactly the order statistic a full sort gives, ties and all', () => {
+    const r = rng(99);
+    for (let trial = 0; trial < 30; trial++) {
+      const m = 1 + Math.floor(r() * 40);
+      const n = 1 + Math.floor(r() * 40);
+      // Rounded values make many ties, as latencies in whole milliseconds do.
+      const xs = Float64Array.from({ length: m }, () => Math.round(r() * 20)).sort();
+      const ys = Float64Array.from({ length: n }, () => Math.round(r() * 20 + (trial % 3) * 0.37)).sort();
+      const all: number[] = [];
+      for (const x of xs) for (const y of ys) all.push(x - y);
+      all.sort((a, b) => a - b);
+      for (const k of [0, Math.floor(all.length / 3), all.length >> 1, all.length - 1]) {
+        expect(pairDiff(xs, ys, k)).toBeCloseTo(all[k]!, 9);
+      }
+    }
   });
 });

@@ -108,6 +108,11 @@ Options:
       --reason <text>       recorded in the journal and notifications
       --label <key=value>   stored with the run (repeatable)
       --report <dir>        write the release report (HTML + Markdown) into <dir>
+      --timeout <duration>  abort the run (it is undone, exit 1) once it has taken this long,
+                            e.g. 30m or 1h30m
+
+Every analysis measurement is printed as it is taken (\`measured <gate> #<n> <check>: value
+(limit, n=samples) verdict\`; with --json each is an \`analysis.measured\` event).
 
 ${common}`,
   promote: `Usage: codegraph-release promote [runId] [--full] [--timeout-ms <n>] [options]
@@ -142,10 +147,15 @@ Continues a run whose process died, from its journal (\`status\` lists interrupt
 A finished run prints its result again. Exit codes as for deploy; 4 for an unknown run.
 
 ${common}`,
-  status: `Usage: codegraph-release status [options]
+  status: `Usage: codegraph-release status [--watch [--interval <duration>] [--timeout <duration>]] [options]
 
 The version serving, each pool (version, replicas ready, weight), who holds the lock,
 interrupted runs and the last run.
+
+With --watch, follows the running run (else the last one) from another shell: its journal is
+read from the store every --interval (default 1s) and each step and measurement printed as it
+appears, until the run finishes (exit code of its status: 0, 1 or 5) or --timeout passes
+(default 1h; exit 3, the run still holds the environment).
 
 ${common}`,
   history: `Usage: codegraph-release history [--limit <n>] [options]

@@ -132,6 +132,13 @@ function weightBar(w: Weights, o: Output): string {
 export function renderAnalysis(r: AnalysisResult, o: Output): string {
   const style = r.verdict === 'pass' ? 'green' : r.verdict === 'fail' ? 'red' : 'yellow';
   const lines = [`    analysis ${r.name}: ${o.paint(r.verdict.toUpperCase(), style)} (${r.reason})`];
+  if (r.pause)
+    lines.push(
+      o.paint(
+        "      held for an operator (the gate's policy): codegraph-release promote passes it, abort undoes the run",
+        'yellow',
+      ),
+    );
   if (r.verdict !== 'pass') {
     const last = r.measurements.at(-1);
     for (const c of last?.checks ?? []) {
@@ -176,6 +183,18 @@ function renderEvent(e: ReleaseEvent, o: Output): string | undefined {
       return o.mode === 'tty' ? `    traffic ${weightBar(e.weights, o)}` : undefined;
     case 'analysis.finished':
       return renderAnalysis(e.result, o);
+    case 'analysis.measured': {
+      // Every measurement as it is taken: a CI log never goes silent during a gate.
+      const style = e.verdict === 'pass' ? 'dim' : e.verdict === 'fail' ? 'red' : 'yellow';
+      const facts = [
+        e.limit !== undefined ? `limit ${e.limit}` : undefined,
+        e.samples !== undefined ? `n=${e.samples}` : undefined,
+      ].filter(Boolean);
+      return o.paint(
+        `      measured ${e.gate} #${e.round + 1} ${e.metric}: ${JSON.stringify(e.value)}${facts.length ? ` (${facts.join(', ')})` : ''} ${e.verdict}${e.dryRun ? ' [dry run]' : ''}`,
+        style,
+      );
+    }
     case 'backup.created':
       return `    backup ${e.backupId} taken by ${e.provider}`;
     case 'backup.failed':

@@ -1,4 +1,5 @@
 import type { AnalysisResult } from '@codegraph/release-core';
+import { gateCharts } from './gates.js';
 import { buildModel, formatDuration, formatValue, type ReportModel } from './model.js';
 import { esc, phaseChart, trafficCharts } from './svg.js';
 import type { RunRecording } from './types.js';
@@ -107,6 +108,7 @@ ${incident(m)}
 <h2>Charts</h2>
 ${notes}
 ${trafficCharts(m).join('\n')}
+${gateCharts(m).join('\n')}
 ${m.phases.length > 0 ? phaseChart(m) : ''}
 <h2>Steps</h2>
 ${steps(m)}

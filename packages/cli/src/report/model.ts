@@ -47,6 +47,16 @@ export interface ReportModel {
   steps: StepRow[];
   analyses: Array<{ atMs: number; version: string; result: AnalysisResult }>;
   weights: Array<{ atMs: number; weights: Weights }>;
+  /** Every gate measurement (`analysis.measured`) with a numeric value, in order. */
+  measured: Array<{
+    atMs: number;
+    gate: string;
+    metric: string;
+    pool: string | undefined;
+    value: number;
+    limit: string | undefined;
+    verdict: string;
+  }>;
   /** Every pool seen, in order of first appearance: this order picks each pool's colour. */
   pools: string[];
   traffic: TrafficSample[];
@@ -123,12 +133,21 @@ export function buildModel(recording: RunRecording): ReportModel {
   const steps: StepRow[] = [];
   const analyses: ReportModel['analyses'] = [];
   const weights: ReportModel['weights'] = [];
+  const measured: ReportModel['measured'] = [];
   const pools: string[] = [];
   const timeline: ReportModel['timeline'] = [];
   const backupIds: string[] = [];
   const addPool = (p: string) => {
     if (!pools.includes(p)) pools.push(p);
   };
+  // A recording may come from a file: only numeric weights 0..100 are taken.
+  const initial = Object.entries(recording.initialWeights ?? {}).filter(
+    ([, w]) => typeof w === 'number' && w >= 0 && w <= 100,
+  );
+  if (initial.length > 0) {
+    weights.push({ atMs: 0, weights: Object.fromEntries(initial) });
+    for (const [p] of initial) addPool(p);
+  }
 
   for (const e of events) {
     const atMs = rel(e.time);
@@ -179,6 +198,17 @@ export function buildModel(recording: RunRecording): ReportModel {
     } else if (e.type === 'traffic.shifted') {
       weights.push({ atMs, weights: e.weights });
       for (const p of Object.keys(e.weights)) addPool(p);
+    } else if (e.type === 'analysis.measured') {
+      if (typeof e.value === 'number' && Number.isFinite(e.value))
+        measured.push({
+          atMs,
+          gate: e.gate,
+          metric: e.metric,
+          pool: e.pool,
+          value: e.value,
+          limit: e.limit === undefined ? undefined : String(e.limit),
+          verdict: e.verdict,
+        });
     } else if (e.type === 'analysis.finished') {
       analyses.push({ atMs, version: e.version, result: e.result });
     } else if (e.type === 'backup.created') {
@@ -213,6 +243,7 @@ export function buildModel(recording: RunRecording): ReportModel {
     steps,
     analyses,
     weights,
+    measured,
     pools,
     traffic: recording.traffic.filter((s) => Date.parse(s.at) >= t0),
     timeline,

@@ -146,6 +146,9 @@ export function recordRun(engine: Pick<ReleaseEngine, 'on'>, options: RecordRunO
     try {
       const state = await target?.describe({ signal: controller.signal });
       for (const pool of state?.pools ?? []) pools.add(pool.name);
+      // The weights before the release: the charts start from where traffic stood.
+      if (state && recording.events.every((e) => e.type !== 'traffic.shifted'))
+        recording.initialWeights = Object.fromEntries(state.pools.map((p) => [p.name, p.weight]));
     } catch {
       // The events still name every pool the run touches.
     }
@@ -175,7 +178,7 @@ export function recordRun(engine: Pick<ReleaseEngine, 'on'>, options: RecordRunO
 
   // Knowing the serving pools before the run starts lets the first sample at run.started be their
   // baseline, so the charts begin one interval into the run.
-  const knownPools = target?.traffic ? learnTargetPools() : Promise.resolve();
+  const knownPools = target ? learnTargetPools() : Promise.resolve();
   if (options.runId !== undefined) void knownPools.then(startSampling);
 
   return {

@@ -63,11 +63,17 @@ export function lineChart(opts: {
   series: ChartSeries[];
   markers?: ChartMarker[];
   yMax?: number;
+  /** Horizontal threshold lines (a gate's limits). */
+  thresholds?: Array<{ value: number; label: string }>;
   /** Shown in the plot when no series has a point. */
   empty: string;
 }): string {
   const { spanMs, series } = opts;
-  const maxY = Math.max(0, ...series.flatMap((s) => s.points.map((p) => p[1])));
+  const maxY = Math.max(
+    0,
+    ...series.flatMap((s) => s.points.map((p) => p[1])),
+    ...(opts.thresholds ?? []).map((t) => t.value * 1.1),
+  );
   const { top, step } = opts.yMax !== undefined ? { top: opts.yMax, step: opts.yMax / 4 } : niceScale(maxY);
   const x = (ms: number) => M.left + (Math.min(ms, spanMs) / spanMs) * plotW;
   const y = (v: number) => M.top + plotH - (Math.min(v, top) / top) * plotH;
@@ -98,6 +104,11 @@ export function lineChart(opts: {
   for (const m of opts.markers ?? []) {
     out.push(
       `<g class="marker" data-marker="${esc(m.label)}"><line x1="${x(m.atMs).toFixed(1)}" x2="${x(m.atMs).toFixed(1)}" y1="${M.top}" y2="${M.top + plotH}" stroke="${m.color}" stroke-dasharray="4 3"/><title>${esc(m.label)} at ${esc(formatDuration(m.atMs))}</title></g>`,
+    );
+  }
+  for (const t of opts.thresholds ?? []) {
+    out.push(
+      `<g class="threshold" data-threshold="${esc(t.label)}"><line x1="${M.left}" x2="${W - M.right}" y1="${y(t.value).toFixed(1)}" y2="${y(t.value).toFixed(1)}" stroke="#D55E00" stroke-dasharray="6 4"/><text x="${W - M.right - 4}" y="${(y(t.value) - 4).toFixed(1)}" text-anchor="end" class="tick">${esc(t.label)}</text></g>`,
     );
   }
   const drawn = series.filter((s) => s.points.length > 0);

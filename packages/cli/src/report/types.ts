@@ -1,4 +1,4 @@
-import type { ReleaseEvent, RunKind, RunStatus, Target } from '@codegraph/release-core';
+import type { ReleaseEvent, RunKind, RunStatus, Target, Weights } from '@codegraph/release-core';
 
 /**
  * The format tag of a {@link RunRecording}; bumped when its shape changes incompatibly.
@@ -70,6 +70,8 @@ export interface RunRecording {
   sampleEveryMs: number;
   /** Every event of the run, in order. */
   events: ReleaseEvent[];
+  /** The traffic weights when recording started, before the run changed anything (from the target). */
+  initialWeights?: Weights | undefined;
   /** Traffic samples of every pool, in time order. */
   traffic: TrafficSample[];
   /** Why some data is missing, in words (e.g. the target has no `traffic` capability). */

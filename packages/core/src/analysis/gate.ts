@@ -1,8 +1,11 @@
 import { AbortedError, ConfigInvalidError, serializeError } from '../errors.js';
 import type {
   AnalysisResult,
+  Check,
+  GateHooks,
   GateOptions,
   GateVerdict,
+  MeasuredCheck,
   Measurement,
   Verifier,
   VerifierResult,
@@ -28,6 +31,8 @@ export const gateDefaults: Readonly<Required<GateOptions>> = Object.freeze({
   consecutiveSuccessLimit: 0,
   dryRun: [] as string[],
   measurementTimeoutMs: 120_000,
+  onFail: 'abort' as 'abort' | 'pause',
+  onInconclusive: 'fail' as 'pause' | 'fail' | 'pass-after',
 });
 
 /** Worst first: a gate's verdict is the worst verdict of the verifiers that decide it. */
@@ -73,6 +78,7 @@ export async function runGate(
   verifiers: readonly Verifier[],
   ctx: VerifyContext,
   options: GateOptions = {},
+  hooks: GateHooks = {},
 ): Promise<AnalysisResult> {
   const opts = resolveGateOptions(verifiers, options);
   const signal = ctx.signal;
@@ -100,6 +106,7 @@ export async function runGate(
     for (const [i, m] of taken.entries()) {
       measurements.push(m);
       decide(active[i]!, m, opts);
+      if (hooks.onMeasured) for (const c of measuredChecks(name, m)) await hooks.onMeasured(c);
       log?.debug(`analysis ${name}: ${m.verifier} measured ${m.verdict}`, { round, dryRun: m.dryRun });
     }
     const decided = deciding.length > 0 && deciding.every((s) => s.verdict !== undefined);
@@ -115,7 +122,64 @@ export async function runGate(
     if (round < opts.count - 1) await sleep(opts.intervalMs, signal, `analysis ${name}`);
   }
   for (const s of states) if (s.verdict === undefined && s.reason === 'not decided') conclude(s, opts);
-  return summarize(name, states, deciding, measurements, log);
+  return applyPolicy(summarize(name, states, deciding, measurements, log), deciding, opts);
+}
+
+/** The gate's policies: `onInconclusive` and `onFail` turn the measured outcome into the gate's verdict. */
+function applyPolicy(
+  result: AnalysisResult,
+  deciding: VerifierState[],
+  opts: Required<GateOptions>,
+): AnalysisResult {
+  const outcome = result.verdict;
+  const out: AnalysisResult = { ...result, outcome };
+  if (outcome === 'inconclusive') {
+    if (opts.onInconclusive === 'pass-after' && deciding.every((s) => s.passes > 0)) {
+      return {
+        ...out,
+        verdict: 'pass',
+        reason: `passed after an inconclusive end (onInconclusive: pass-after; every verifier passed at least once): ${result.reason}`,
+      };
+    }
+    if (opts.onInconclusive === 'pause') return { ...out, pause: true };
+    if (opts.onInconclusive === 'fail' && opts.onFail === 'pause') return { ...out, pause: true };
+    return out;
+  }
+  if ((outcome === 'fail' || outcome === 'error') && opts.onFail === 'pause') return { ...out, pause: true };
+  return out;
+}
+
+/** One entry per check of a measurement (one for a measurement that threw), for `analysis.measured`. */
+function measuredChecks(gate: string, m: Measurement): MeasuredCheck[] {
+  const common = { gate, verifier: m.verifier, round: m.round ?? 0, ...(m.dryRun ? { dryRun: true } : {}) };
+  if (m.checks.length === 0) {
+    return [
+      {
+        ...common,
+        metric: m.verifier,
+        value: null,
+        verdict: m.verdict,
+        reason: m.error ? `${m.error.code}: ${m.error.message}` : `no checks (${m.verdict})`,
+      },
+    ];
+  }
+  return m.checks.map((c) => ({
+    ...common,
+    metric: c.name,
+    ...(c.pool !== undefined ? { pool: c.pool } : poolOf(c.name)),
+    value: c.observed,
+    ...(c.threshold !== undefined ? { limit: c.threshold } : {}),
+    verdict: c.verdict,
+    ...(c.query !== undefined ? { query: c.query } : {}),
+    ...(c.samples !== undefined ? { samples: c.samples } : {}),
+    reason: c.reason,
+  }));
+}
+
+/** `error_rate[v2]` names pool `v2`. */
+function poolOf(check: string): { pool?: string } {
+  const m = /\[([^\]]+)\]$/.exec(check);
+  return m ? { pool: m[1]! } : {};
 }
 
 /** Validates options against the verifiers and fills defaults; throws before any measurement. */
@@ -140,6 +204,9 @@ function resolveGateOptions(verifiers: readonly Verifier[], options: GateOptions
     const v = opts[field];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(field, 'a finite number >= 0', v);
   }
+  if (!['abort', 'pause'].includes(opts.onFail)) throw bad('onFail', "'abort' or 'pause'", opts.onFail);
+  if (!['pause', 'fail', 'pass-after'].includes(opts.onInconclusive))
+    throw bad('onInconclusive', "'pause', 'fail' or 'pass-after'", opts.onInconclusive);
   const t = opts.measurementTimeoutMs;
   if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0)
     throw bad('measurementTimeoutMs', 'a number > 0', t);
@@ -230,9 +297,22 @@ function decide(s: VerifierState, m: Measurement, opts: Required<GateOptions>): 
   }
 }
 
+/**
+ * The check that made a measurement what it is: a failed check for a failed measurement (never an
+ * inconclusive neighbour), with its value, limit and sample size.
+ */
 function firstBad(m: Measurement): string {
-  const check = m.checks.find((c) => c.verdict !== 'pass');
-  return check ? `${check.name}: ${check.reason}` : m.verdict;
+  const check = m.checks.find((c) => c.verdict === m.verdict) ?? m.checks.find((c) => c.verdict !== 'pass');
+  return check ? describeCheck(check) : m.verdict;
+}
+
+function describeCheck(c: Check): string {
+  const facts = [
+    `value ${c.observed === null ? 'none' : c.observed}`,
+    c.threshold !== undefined ? `limit ${c.threshold}` : undefined,
+    c.samples !== undefined ? `n=${c.samples}` : undefined,
+  ].filter(Boolean);
+  return `${c.name} ${c.verdict} (${facts.join(', ')}): ${c.reason}`;
 }
 
 /** Decides a verifier whose measurements ran out without crossing a limit. */

@@ -18,6 +18,10 @@ export interface Check {
   reason: string;
   /** The resolved query or URL, so a user sees exactly what was measured. */
   query?: string;
+  /** The pool measured, when the check is about one pool. */
+  pool?: string;
+  /** How many samples (requests, series points) the value rests on. */
+  samples?: number;
 }
 
 /** What a verifier returns. */
@@ -105,6 +109,20 @@ export interface GateOptions {
    * enough for the validation suite with the seed's `TIMEOUT_SECS=120`. @default 120000
    */
   measurementTimeoutMs?: number;
+  /**
+   * What a failed gate does: `'abort'` ends the release (the strategy's undo runs); `'pause'` holds the
+   * release at this step until an operator decides: `promote` continues past the failed gate (journaled
+   * as an operator override), `abort` ends it. @default "abort"
+   */
+  onFail?: 'abort' | 'pause';
+  /**
+   * What an inconclusive gate does: `'fail'` treats it as failed (then `onFail` applies); `'pause'` holds
+   * it for an operator as above; `'pass-after'` passes a gate that ended inconclusive (count ran out
+   * before `consecutiveSuccessLimit`, or too many inconclusive measurements) when every deciding
+   * verifier passed at least one measurement; a verifier that never had data ("no data") keeps the gate
+   * inconclusive, and so failed. @default "fail"
+   */
+  onInconclusive?: 'pause' | 'fail' | 'pass-after';
 }
 
 /** A gate's outcome. `error` means the verifiers could not measure often enough. */
@@ -127,10 +145,42 @@ export interface Measurement {
 /** The outcome of an `analyze` action: the verdict and every measurement behind it. */
 export interface AnalysisResult {
   name: string;
+  /** The gate's verdict after its policies (`onInconclusive: 'pass-after'`, an operator's override). */
   verdict: GateVerdict;
+  /** What the measurements alone said: pass, fail, inconclusive or error (before any policy). */
+  outcome?: GateVerdict;
+  /** Set when the gate's policy holds the release for an operator (`onFail`/`onInconclusive: 'pause'`). */
+  pause?: boolean;
   /** One line saying why the gate ended as it did. */
   reason: string;
   measurements: Measurement[];
   /** The final verdict of each verifier (`undefined` when the gate stopped before it was decided). */
   verifiers?: Record<string, { verdict: GateVerdict | undefined; reason: string; dryRun: boolean }>;
+}
+
+/** One measured check of one gate, as the engine reports it (`analysis.measured`). */
+export interface MeasuredCheck {
+  /** The gate (analysis) name, e.g. `canary-20` or `verify`. */
+  gate: string;
+  verifier: string;
+  /** 0-based round of the gate. */
+  round: number;
+  /** The check's name, e.g. `error_rate[v2]` or `errors.sequential`. */
+  metric: string;
+  /** The pool measured, when the check names one. */
+  pool?: string;
+  value: string | number | boolean | null;
+  limit?: string | number | boolean;
+  verdict: Verdict | 'error';
+  /** The resolved query or check behind the value. */
+  query?: string;
+  samples?: number;
+  reason: string;
+  dryRun?: boolean;
+}
+
+/** Hooks a gate calls as it measures (the engine turns them into events and journal entries). */
+export interface GateHooks {
+  /** Called after every measurement, once per check (or once for a measurement that threw). */
+  onMeasured?(check: MeasuredCheck): void | Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { runGate } from '../analysis/gate.js';
-import type { AnalysisResult, GateOptions, Verifier } from '../analysis/types.js';
+import type { AnalysisResult, GateOptions, MeasuredCheck, Verifier } from '../analysis/types.js';
 import { CapabilityMissingError, ConfigInvalidError, TargetOperationError } from '../errors.js';
 import type { Phase } from '../events/types.js';
 import type { Logger } from '../logger.js';
@@ -23,6 +23,8 @@ export interface ActionEnv {
   waitForApproval(signal: AbortSignal): Promise<{ full: boolean }>;
   onWeights(weights: Record<string, number>): void;
   onAnalysis(result: AnalysisResult, version: string): void;
+  /** Every measured check of a gate, as it is taken (`analysis.measured`). */
+  onMeasured?(check: MeasuredCheck, version: string): void | Promise<void>;
 }
 
 /**
@@ -106,8 +108,19 @@ export async function analyze(
       logger: env.logger,
     },
     gate,
+    { onMeasured: (m) => env.onMeasured?.(m, version) },
   );
   env.onAnalysis(result, version);
+  if (result.pause) {
+    // The gate's policy holds the release: an operator's promote passes it, an abort ends the run.
+    env.logger.warn(`analysis ${name} ended ${result.outcome}; held for an operator (promote or abort)`);
+    await env.waitForApproval(signal);
+    return {
+      ...result,
+      verdict: 'pass',
+      reason: `passed by an operator after ${result.outcome}: ${result.reason}`,
+    };
+  }
   return result;
 }
 

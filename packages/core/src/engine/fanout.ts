@@ -50,6 +50,8 @@ export class Fanout {
     if (event.type === 'plugin.abandoned' && event.pluginKind === 'notifier') return;
     for (const notifier of this.notifiers) {
       if (notifier.events && !notifier.events.includes(event.type)) continue;
+      // Measurements are many (one per check a second): only notifiers that list them get them.
+      if (event.type === 'analysis.measured' && !notifier.events?.includes(event.type)) continue;
       const p = this.#deliver(notifier, event).finally(() => this.#pending.delete(p));
       this.#pending.add(p);
     }

@@ -141,6 +141,11 @@ export function flowDeps(
       else logger.warn(line);
       emit({ type: 'analysis.finished', version, result });
     },
+    // Every measurement is an event as it is taken, and a journal note, so another shell can follow it.
+    onMeasured: async (check, version) => {
+      emit({ type: 'analysis.measured', version, ...check });
+      if (!quiet) await journal.note('analysis.measured', { version, ...check });
+    },
   };
   return {
     options,

@@ -1,4 +1,4 @@
-import type { AnalysisResult } from '../analysis/types.js';
+import type { AnalysisResult, MeasuredCheck } from '../analysis/types.js';
 import type { SerializedError } from '../errors.js';
 import type { Action, ActionOutcome } from '../strategies/types.js';
 import type { Weights } from '../target/types.js';
@@ -95,6 +95,11 @@ export interface AnalysisFinishedEvent extends EventBase {
   version: string;
   result: AnalysisResult;
 }
+/** One measured check of an analysis gate, as it is taken (also journaled as a note). */
+export interface AnalysisMeasuredEvent extends EventBase, MeasuredCheck {
+  type: 'analysis.measured';
+  version: string;
+}
 export interface BackupCreatedEvent extends EventBase {
   type: 'backup.created';
   backupId: string;
@@ -176,6 +181,7 @@ export type ReleaseEvent =
   | ActionFinishedEvent
   | TrafficShiftedEvent
   | AnalysisFinishedEvent
+  | AnalysisMeasuredEvent
   | BackupCreatedEvent
   | BackupFailedEvent
   | NotificationFailedEvent

@@ -109,6 +109,24 @@ export function sampleReleaseEvents(): ReleaseEvent[] {
     'phase.finished': [
       { ...base(), type: 'phase.finished', time: at(2), phase: 'preflight', ok: true, durationMs: 1200 },
     ],
+    'analysis.measured': [
+      {
+        ...base(),
+        type: 'analysis.measured',
+        time: at(60),
+        version: 'v1.2.3',
+        gate: 'canary-20',
+        verifier: 'prometheus',
+        round: 0,
+        metric: 'p95_latency_ms[canary]',
+        pool: 'canary',
+        value: 112,
+        limit: '<= 50',
+        verdict: 'fail',
+        query: 'histogram_quantile(0.95, ...)',
+        reason: 'p95 latency above the 50 ms target',
+      },
+    ],
     'action.started': [
       {
         ...base(),

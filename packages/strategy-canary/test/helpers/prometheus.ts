@@ -40,5 +40,6 @@ export const relativeSlo = (): PrometheusMetric[] => [
     query: `(${meanLatency('pool="{{pool}}"', '10s')}) / (${meanLatency('pool!="{{pool}}"', '10s')})`,
     threshold: { max: 2.5 },
   },
-  ...codegraphSlo({ window: '5s', maxErrorRate: 0.02 }).filter((m) => m.name === 'error_rate'),
+  // A window long enough to hold the canary's requests: the rate fails once they show it past 2 %.
+  ...codegraphSlo({ window: '30s', maxErrorRate: 0.02 }).filter((m) => m.name === 'error_rate'),
 ];

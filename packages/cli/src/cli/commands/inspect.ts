@@ -1,6 +1,8 @@
 import { ConfigInvalidError } from '@codegraph/release-core';
 import { type CommandContext, openEngine, parse, positionals, versionArg } from '../context.js';
 import { exitCodes } from '../exit.js';
+import { durationMs } from './run.js';
+import { watchRun } from './watch.js';
 
 export async function plan(argv: string[], ctx: CommandContext): Promise<number> {
   const { values, positionals: pos } = parse('plan', argv, { strategy: { type: 'string' } });
@@ -23,10 +25,29 @@ export async function plan(argv: string[], ctx: CommandContext): Promise<number>
 }
 
 export async function status(argv: string[], ctx: CommandContext): Promise<number> {
-  const { values, positionals: pos } = parse('status', argv, {});
+  const { values, positionals: pos } = parse('status', argv, {
+    watch: { type: 'boolean' },
+    interval: { type: 'string' },
+    timeout: { type: 'string' },
+  });
   positionals('status', pos, []);
+  const intervalMs = values.interval === undefined ? 1000 : durationMs('--interval', values.interval);
+  const timeoutMs = values.timeout === undefined ? 3_600_000 : durationMs('--timeout', values.timeout);
   const open = await openEngine(ctx, values);
   try {
+    if (values.watch) {
+      // Follow the running run (else the last one) from its journal, polling the store: bounded by --timeout.
+      const s = await open.engine.status();
+      const runId = s.lock?.runId ?? s.interrupted.at(-1)?.runId ?? s.lastRun?.runId;
+      if (!runId) {
+        ctx.out.line(`[${s.environment}] no run to watch`);
+        ctx.out.json({ type: 'result', command: 'status', exitCode: exitCodes.ok, watched: null });
+        return exitCodes.ok;
+      }
+      const code = await watchRun(open.environment.options.store, runId, ctx.out, { intervalMs, timeoutMs });
+      ctx.out.json({ type: 'result', command: 'status', exitCode: code, watched: runId });
+      return code;
+    }
     const [s, described] = await Promise.all([
       open.engine.status(),
       open.environment.options.target.describe(),

@@ -55,6 +55,7 @@ export async function drive(
   command: string,
   reportDir: string | undefined,
   start: (engine: ReleaseEngine) => Promise<RunResult>,
+  timeoutMs?: number,
 ): Promise<number> {
   const { engine, environment } = open;
   const { out } = ctx;
@@ -75,6 +76,14 @@ export async function drive(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // `--timeout`: the run is aborted (and so undone, like Ctrl-C) once it has taken this long.
+  const deadline =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          out.warn(`--timeout of ${timeoutMs / 1000}s passed: aborting the run; it is being undone`);
+          engine.abort(undefined, `deploy --timeout: the run took longer than ${timeoutMs / 1000}s`);
+        }, timeoutMs);
   try {
     const result = await start(engine);
     // The run released its lock already; its last notifications are reported before the result.
@@ -97,6 +106,7 @@ export async function drive(
     });
     return code;
   } finally {
+    clearTimeout(deadline);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     stopEvents();
@@ -111,18 +121,45 @@ export async function deploy(argv: string[], ctx: CommandContext): Promise<numbe
     reason: { type: 'string' },
     label: { type: 'string', multiple: true },
     report: { type: 'string' },
+    timeout: { type: 'string' },
   });
   const [version] = positionals('deploy', pos, ['version']);
   versionArg('version', version);
   const labels = pairs('label', values.label);
+  const timeoutMs = values.timeout === undefined ? undefined : durationMs('--timeout', values.timeout);
   const open = await openEngine(ctx, values as Values, values.strategy);
-  return drive(ctx, open, 'deploy', values.report, (engine) =>
-    engine.release({
-      version: version!,
-      ...(values.reason !== undefined ? { reason: values.reason } : {}),
-      ...(Object.keys(labels).length ? { labels } : {}),
-    }),
+  return drive(
+    ctx,
+    open,
+    'deploy',
+    values.report,
+    (engine) =>
+      engine.release({
+        version: version!,
+        ...(values.reason !== undefined ? { reason: values.reason } : {}),
+        ...(Object.keys(labels).length ? { labels } : {}),
+      }),
+    timeoutMs,
   );
+}
+
+/**
+ * Parses a duration such as `90s`, `30m`, `1h30m` or `500ms` (a bare number is seconds) into
+ * milliseconds; anything else, zero, or more than a week is a `ConfigInvalidError` before anything runs.
+ */
+export function durationMs(flag: string, text: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let ms = Number.NaN;
+  if (/^\d+(\.\d+)?$/.test(text)) ms = Number(text) * 1000;
+  else if (/^(\d+(ms|s|m|h))+$/.test(text)) {
+    ms = 0;
+    for (const m of text.matchAll(/(\d+)(ms|s|m|h)/g)) ms += Number(m[1]) * units[m[2]!]!;
+  }
+  if (!(ms > 0 && ms <= 7 * 86_400_000))
+    throw new ConfigInvalidError(
+      `${flag} must be a duration like 90s, 30m or 1h30m (at most a week), got ${JSON.stringify(text)}; nothing was changed`,
+    );
+  return ms;
 }
 
 export async function resume(argv: string[], ctx: CommandContext): Promise<number> {

@@ -19,11 +19,27 @@ interface ApiResponse {
   data?: { resultType?: string; result?: unknown };
 }
 
-/** Prometheus sample values are strings: `"1.5"`, `"NaN"`, `"+Inf"`, `"-Inf"`. */
+/** A decimal float as Prometheus writes one: `1.5`, `-2e-3`, `.5`; nothing else (no `0x0`, no blanks). */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * Prometheus sample values are strings: `"1.5"`, `"NaN"`, `"+Inf"`, `"-Inf"`. Anything else (an empty
+ * string, blanks, `0x0`, a number that is not a string) is garbage and reads as `NaN`, which a check
+ * turns into `inconclusive`, never a pass (JavaScript's `Number('')` would be 0).
+ */
 export function sampleValue(text: unknown): number {
   if (text === '+Inf' || text === 'Inf') return Number.POSITIVE_INFINITY;
   if (text === '-Inf') return Number.NEGATIVE_INFINITY;
-  return typeof text === 'string' ? Number(text) : Number.NaN;
+  if (typeof text !== 'string' || !DECIMAL.test(text)) return Number.NaN;
+  return Number(text);
+}
+
+/**
+ * A sample's timestamp: unix seconds as a JSON number (Prometheus's format), finite and positive.
+ * Anything else (a string, `null`, `NaN`) reads as `NaN`, which the staleness check treats as stale.
+ */
+export function sampleTime(t: unknown): number {
+  return typeof t === 'number' && Number.isFinite(t) && t > 0 ? t : Number.NaN;
 }
 
 /**
@@ -96,23 +112,28 @@ export async function queryPrometheus(
   return toSeries(body.data?.resultType, body.data?.result);
 }
 
+const garbage = (type: string) =>
+  new VerifierError(`Prometheus returned a ${type} result that is not a list`, { retryable: true });
+
 function toSeries(type: string | undefined, result: unknown): Series[] {
   const pt = (p: unknown): [number, number] => {
     const [t, v] = Array.isArray(p) ? p : [];
-    return [Number(t), sampleValue(v)];
+    return [sampleTime(t), sampleValue(v)];
   };
   switch (type) {
     case 'scalar':
       return [{ labels: {}, points: [pt(result)] }];
     case 'vector':
+      if (!Array.isArray(result)) throw garbage(type);
       return (result as Array<{ metric?: Record<string, string>; value?: unknown }>).map((s) => ({
         labels: s.metric ?? {},
         points: [pt(s.value)],
       }));
     case 'matrix':
+      if (!Array.isArray(result)) throw garbage(type);
       return (result as Array<{ metric?: Record<string, string>; values?: unknown[] }>).map((s) => ({
         labels: s.metric ?? {},
-        points: (s.values ?? []).map(pt),
+        points: (Array.isArray(s.values) ? s.values : []).map(pt),
       }));
     default:
       throw new VerifierError(

@@ -1,8 +1,10 @@
 import type { Check, Verifier, VerifierResult, VerifyContext } from '../../analysis/types.js';
 import { ConfigInvalidError, VerifierError } from '../../errors.js';
+import type { PoolState } from '../../target/types.js';
 import { redactor } from '../utils/redact.js';
 import { resultOf } from '../utils/verdict.js';
 import { type PromQuery, queryPrometheus, type Series } from './client.js';
+import { thresholdFor, weigh } from './evidence.js';
 import { checkTemplate, contextPlaceholders, fillTemplate } from './template.js';
 
 /**
@@ -50,6 +52,31 @@ export interface PrometheusMetric {
   range?: { windowMs: number; stepMs?: number; reduce?: 'worst' | 'last' | 'avg' };
   /** Shown after values in reasons, e.g. `' ms'`. @default '' */
   unit?: string;
+  /**
+   * PromQL for the number of observations behind the value (same placeholders), e.g.
+   * `sum(increase(http_requests_total{pool="{{pool}}"}[1m]))`. With it, a value past its limit on fewer
+   * than `minSamples` observations is `inconclusive` (too few to fail), and a `rate` is judged by a
+   * sequential test. @default undefined (the value alone decides)
+   */
+  samples?: string;
+  /** Observations needed before a value past its limit fails (with `samples`). @default 100 */
+  minSamples?: number;
+  /**
+   * The value is a share of the `samples` (an error rate, 0..1): a value above `max` fails only when
+   * a sequential test (α 0.01, any number of looks) says the true share is above it. @default false
+   */
+  rate?: boolean;
+  /**
+   * The threshold is a whole-service target: scale it by the pool's traffic weight (a 10,000 rps floor
+   * is 500 rps at a 5 % canary). @default false
+   */
+  perPoolShare?: boolean;
+  /**
+   * PromQL for the whole service's rate: a `min` floor is capped at 80 % of the pool's share of it, so
+   * a version that serves all it is offered never fails a floor the offered load cannot reach.
+   * @default undefined
+   */
+  offered?: string;
 }
 
 /**
@@ -58,9 +85,11 @@ export interface PrometheusMetric {
  * Policies (none of these is ever a pass):
  * - an empty result (no series matched) is `inconclusive`;
  * - a NaN value (e.g. a quantile or ratio over no traffic) is `inconclusive`;
- * - a range whose newest point is older than `maxStalenessMs` is `inconclusive` (stale); instant
- *   queries rely on Prometheus's own staleness handling, which drops a series whose target is gone
- *   (so it turns into an empty result);
+ * - a value that is not a number as Prometheus writes one (an empty string, blanks, `0x0`, a JSON
+ *   number instead of a string) is `inconclusive`, like NaN;
+ * - a series whose newest point has no valid timestamp (not a finite JSON number), or one older (or
+ *   further in the future) than `maxStalenessMs`, is `inconclusive` (stale); for instant queries
+ *   Prometheus also drops a series whose target is gone (so it turns into an empty result);
  * - Prometheus unreachable, timing out or answering 5xx throws a retryable `VerifierError` (the gate
  *   counts an `error` measurement and applies `consecutiveErrorLimit`);
  * - a query Prometheus rejects (`bad_data`) throws a non-retryable `VerifierError` (the gate ends `error`).
@@ -82,7 +111,7 @@ export interface PrometheusAnalysisOptions {
   headers?: Record<string, string>;
   /** Extra placeholder values, e.g. `{ job: 'codegraph-api' }` for `{{job}}`. @default {} */
   vars?: Record<string, string>;
-  /** A range query's newest point may be at most this old. @default 60000 */
+  /** A series' newest point may be at most this old (instant and range queries). @default 60000 */
   maxStalenessMs?: number;
 }
 
@@ -121,7 +150,7 @@ export function prometheusAnalysis(options: PrometheusAnalysisOptions) {
       const now = Date.now();
       const jobs = o.metrics.flatMap((m) => expand(m, ctx, o.vars));
       const checks = await Promise.all(
-        jobs.map(async ({ metric, check, query }) => {
+        jobs.map(async ({ metric, check, query, pool, extra }) => {
           const q: PromQuery = metric.range
             ? {
                 kind: 'range',
@@ -137,7 +166,24 @@ export function prometheusAnalysis(options: PrometheusAnalysisOptions) {
             signal: ctx.signal,
             redact,
           });
-          return judge(metric, check, query, series, now, o.maxStalenessMs);
+          const instant = async (text: string | undefined) => {
+            if (text === undefined) return undefined;
+            const [first] = await queryPrometheus(
+              o.url,
+              { kind: 'instant', query: text, time: now },
+              { headers: o.headers, timeoutMs: o.timeoutMs, signal: ctx.signal, redact },
+            );
+            return first?.points[first.points.length - 1]?.[1];
+          };
+          const [samples, offered] = await Promise.all([instant(extra.samples), instant(extra.offered)]);
+          const { threshold, note } = thresholdFor(metric, pool?.weight, offered);
+          const judged = judge({ ...metric, threshold }, check, query, series, now, o.maxStalenessMs);
+          const weighed = weigh(judged, metric, { samples, offered });
+          return {
+            ...weighed,
+            ...(pool ? { pool: pool.name } : {}),
+            ...(note ? { reason: `${weighed.reason} (limit ${note})` } : {}),
+          };
         }),
       );
       return resultOf(checks);
@@ -194,6 +240,11 @@ function validate(options: PrometheusAnalysisOptions): Resolved {
       if (!['worst', 'last', 'avg'].includes(reduce))
         throw bad(`metric ${m.name}: range.reduce must be worst, last or avg`, 'range');
     }
+    for (const extra of [m.samples, m.offered]) if (extra !== undefined) checkTemplate(m.name, extra, known);
+    if (m.minSamples !== undefined && !(Number.isInteger(m.minSamples) && m.minSamples >= 1))
+      throw bad(`metric ${m.name}: minSamples must be an integer >= 1`, 'minSamples');
+    if (m.rate && (m.samples === undefined || m.threshold?.max === undefined))
+      throw bad(`metric ${m.name}: rate needs a samples query and a max`, 'rate');
     return { ...m, uses: checkTemplate(m.name, m.query, known) };
   });
   return { ...o, url: url.href.replace(/\/$/, ''), metrics };
@@ -204,14 +255,27 @@ function expand(
   metric: Resolved['metrics'][number],
   ctx: VerifyContext,
   vars: Record<string, string>,
-): Array<{ metric: PrometheusMetric; check: string; query: string }> {
+): Array<{
+  metric: PrometheusMetric;
+  check: string;
+  query: string;
+  pool: PoolState | undefined;
+  extra: { samples?: string; offered?: string };
+}> {
   const base = { ...vars, environment: ctx.environment, version: ctx.version };
+  const fill = (values: Record<string, string>) => ({
+    ...(metric.samples !== undefined ? { samples: fillTemplate(metric.samples, values) } : {}),
+    ...(metric.offered !== undefined ? { offered: fillTemplate(metric.offered, values) } : {}),
+  });
   if (!metric.uses.includes('pool')) {
+    const values = { ...base, pool: ctx.pools[0]?.name ?? '' };
     return [
       {
         metric,
         check: metric.name,
-        query: fillTemplate(metric.query, { ...base, pool: ctx.pools[0]?.name ?? '' }),
+        query: fillTemplate(metric.query, values),
+        pool: ctx.pools[0],
+        extra: fill(values),
       },
     ];
   }
@@ -220,11 +284,16 @@ function expand(
       retryable: false,
     });
   }
-  return ctx.pools.map((p) => ({
-    metric,
-    check: `${metric.name}[${p.name}]`,
-    query: fillTemplate(metric.query, { ...base, pool: p.name, version: p.version }),
-  }));
+  return ctx.pools.map((p) => {
+    const values = { ...base, pool: p.name, version: p.version };
+    return {
+      metric,
+      check: `${metric.name}[${p.name}]`,
+      query: fillTemplate(metric.query, values),
+      pool: p,
+      extra: fill(values),
+    };
+  });
 }
 
 const labelsOf = (s: Series) =>
@@ -264,16 +333,27 @@ function judge(
   let shown: number | undefined;
   for (const s of series) {
     const newest = s.points[s.points.length - 1]?.[0];
-    if (m.range && (newest === undefined || now - newest * 1000 > maxStalenessMs)) {
+    // Instant results carry the evaluation time; a timestamp that is not a number, or is far from now
+    // either way, is garbage or stale: never a pass.
+    const age = newest === undefined || Number.isNaN(newest) ? Number.NaN : now - newest * 1000;
+    if (!(Math.abs(age) <= maxStalenessMs)) {
       unknown ??= {
-        why: `stale: newest sample is ${newest === undefined ? '∞' : Math.round(now / 1000 - newest)} s old (> ${maxStalenessMs / 1000} s)`,
+        why: Number.isNaN(age)
+          ? 'stale: the newest sample has no valid timestamp'
+          : `stale: newest sample is ${Math.round(age / 1000)} s ${age < 0 ? 'in the future' : 'old'} (> ${maxStalenessMs / 1000} s)`,
         s,
       };
       continue;
     }
-    const values = s.points.map((p) => p[1]).filter((v) => !Number.isNaN(v));
+    const values = s.points
+      .filter((p) => !Number.isNaN(p[0]))
+      .map((p) => p[1])
+      .filter((v) => !Number.isNaN(v));
     if (values.length === 0) {
-      unknown ??= { why: 'NaN: the expression has no defined value (no traffic in the window?)', s };
+      unknown ??= {
+        why: 'NaN: the expression has no defined value (no traffic in the window?) or the value is not a number',
+        s,
+      };
       continue;
     }
     const v = reduce(values, m.range?.reduce ?? 'worst', t);

@@ -30,6 +30,11 @@ export interface CodegraphSloOptions {
   maxErrorRate?: number;
   /** The status-code label of `http_requests_total`. @default 'code' */
   statusLabel?: string;
+  /**
+   * Label matchers that select the whole service (every pool), for the offered load the throughput
+   * floor is capped by. @default '' (every series of `http_requests_total`)
+   */
+  serviceSelector?: string;
 }
 
 /**
@@ -49,6 +54,7 @@ export const codegraphSloDefaults = Object.freeze({
   maxMemoryBytes: 500 * 1024 * 1024,
   maxErrorRate: 0.05,
   statusLabel: 'code',
+  serviceSelector: '',
 });
 
 /**
@@ -57,6 +63,15 @@ export const codegraphSloDefaults = Object.freeze({
  * `throughput_rps` (`rate(http_requests_total)`), `cache_hit_ratio`, `memory_bytes`
  * (`process_resident_memory_bytes`) and `error_rate` (5xx share; no 5xx at all counts as 0, no traffic
  * at all stays empty and so inconclusive).
+ *
+ * Sample size and traffic share:
+ * - `error_rate` is judged by a sequential test on the requests behind it (α 0.01): a 5 % step with 20
+ *   requests and one 5xx is not a failure; a true rate past the limit is, once the requests say so.
+ * - `p95_latency_ms` fails only over at least 100 requests in the window (fewer: inconclusive).
+ * - `throughput_rps` is a whole-service target (the seeds' 10,000 QPS): it is **scaled by the pool's
+ *   traffic share** (500 rps at a 5 % canary) and **capped at 80 % of the pool's share of the load the
+ *   whole service is offered** (`serviceSelector`), so a version that serves everything it is sent is
+ *   never failed for load that does not exist, e.g. in the verification after an undo.
  *
  * @example
  * ```ts
@@ -78,18 +93,22 @@ export function codegraphSlo(options: CodegraphSloOptions = {}): PrometheusMetri
   const sel = o.selector;
   const w = o.window;
   const and = sel ? `${sel},` : '';
+  const requests = `sum(increase(http_requests_total{${sel}}[${w}]))`;
   return [
     {
       name: 'p95_latency_ms',
       query: `histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{${sel}}[${w}]))) * 1000`,
       threshold: { max: o.maxP95LatencyMs },
       unit: ' ms',
+      samples: `sum(increase(http_request_duration_seconds_count{${sel}}[${w}]))`,
     },
     {
       name: 'throughput_rps',
       query: `sum(rate(http_requests_total{${sel}}[${w}]))`,
       threshold: { min: o.minThroughputRps },
       unit: ' rps',
+      perPoolShare: true,
+      offered: `sum(rate(http_requests_total{${o.serviceSelector}}[${w}]))`,
     },
     {
       name: 'cache_hit_ratio',
@@ -108,6 +127,8 @@ export function codegraphSlo(options: CodegraphSloOptions = {}): PrometheusMetri
         `(sum(rate(http_requests_total{${and}${o.statusLabel}=~"5.."}[${w}])) or vector(0))` +
         ` / sum(rate(http_requests_total{${sel}}[${w}]))`,
       threshold: { max: o.maxErrorRate },
+      samples: requests,
+      rate: true,
     },
   ];
 }
