@@ -86,7 +86,7 @@ export interface DestinationSpec {
     event: ReleaseEvent,
     send: Send,
     signal: AbortSignal,
-  ): Promise<boolean | undefined>;
+  ): Promise<boolean | undefined | void>;
 }
 
 /** The runner's result: the Notifier's members. */
