@@ -126,6 +126,7 @@ describe('examples run as CI runs them', () => {
     expect(run.stdout).toContain('ok   production v3 rolled-back');
     expect(run.stdout).toContain('ok   pipeline v3 stopped at staging (rolled-back)');
     expect(run.stdout).toContain('ok   pipeline v4 reached production (succeeded)');
+    expect(run.stdout).toContain('ok   metrics scraped');
     expect(run.stdout).toContain('ok   the service stopped on SIGTERM (exit 0)');
     expect(run.stdout).not.toContain('FAIL');
   });

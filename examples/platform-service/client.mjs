@@ -239,6 +239,14 @@ try {
       page.body.includes('alice approved production'),
     `pipeline report (${page.status}, ${page.body.length} bytes)`,
   );
+  const metrics = await api(base, 'GET', '/metrics');
+  const runs = String(metrics.body).match(
+    /^codegraph_release_runs_total\{[^}]*environment="production"[^}]*\} (\d+)/m,
+  );
+  check(
+    metrics.status === 200 && Number(runs?.[1]) >= 1,
+    `metrics scraped (${runs?.[0] ?? 'no runs_total'})`,
+  );
 } catch (err) {
   check(false, err.message);
 } finally {

@@ -18,6 +18,9 @@
 //   GET  /pipelines/main                      pipeline.status(): per stage, serving, waiting for what until when
 //   POST /pipelines/main/approvals            {"stage","version","by"} -> 200 applied, 409 refused, 404 nobody waiting
 //   GET  /reports/pipeline-main.html          one page for the whole pipeline
+//   GET  /metrics                             every engine's codegraph_release_* metrics (Prometheus text)
+// DATABASE_URL=postgres://... keeps every environment's and the pipeline's state in PostgreSQL, so several
+// instances of the service share leases, journals, history and control requests.
 // SIGTERM/SIGINT: stop accepting, abort running releases (they are undone), stop every replica, exit 0.
 import { EventEmitter } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -33,9 +36,12 @@ import {
   fileStore,
   httpValidation,
   localTarget,
+  metricsHandler,
   rolling,
 } from '@codegraph/release-core';
+import { postgresStore } from '@codegraph/store-postgres';
 import { canary } from '@codegraph/strategy-canary';
+import { Registry } from 'prom-client';
 
 const { values: args } = parseArgs({
   options: {
@@ -52,6 +58,15 @@ const sample = fileURLToPath(new URL('../sample-service/server.mjs', import.meta
 const work = await mkdtemp(join(tmpdir(), 'codegraph-platform-'));
 const reportsDir = join(work, 'reports');
 const serviceEvents = new EventEmitter();
+// With DATABASE_URL, every environment and the pipeline share one PostgreSQL store, so several
+// instances of this service (on several hosts) coordinate through leases and control requests.
+// Without it, each keeps its state in files under the work directory.
+const databaseUrl = process.env.DATABASE_URL;
+const shared = databaseUrl ? postgresStore({ connectionString: databaseUrl }) : undefined;
+const storeFor = (name) => shared ?? fileStore({ dir: join(work, name, 'store') });
+// One registry for every engine, served at GET /metrics for the platform's Prometheus.
+const registry = new Registry();
+const serveMetrics = metricsHandler(registry);
 
 const validation = () =>
   httpValidation({
@@ -78,9 +93,10 @@ function environment(name, strategy, replicas) {
     target,
     strategy,
     verifiers: [validation()],
-    store: fileStore({ dir: join(work, name, 'store') }),
+    store: storeFor(name),
     replicas,
-    metrics: false,
+    metrics: { registry },
+    secrets: databaseUrl ? [databaseUrl] : [],
   });
   return { name, target, engine, running: undefined, last: undefined, reports: new Map() };
 }
@@ -98,7 +114,7 @@ const environments = new Map(
 
 // staging -> production as one pipeline: production needs the version to have served staging for the
 // soak, and one approval of alice or bob. Its journal, lease and approvals live in their own store.
-const pipelineStore = fileStore({ dir: join(work, 'pipeline-store') });
+const pipelineStore = storeFor('pipeline');
 const pipeline = createPipeline({
   name: 'main',
   store: pipelineStore,
@@ -346,6 +362,7 @@ async function handle(req, res) {
     }
     throw new HttpError(404, `no report for run ${report[1]}`);
   }
+  if (req.method === 'GET' && url.pathname === '/metrics') return serveMetrics(req, res);
   throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
 }
 
@@ -377,6 +394,7 @@ async function shutdown(signal) {
     await env.engine.close();
     await env.target.destroy();
   }
+  await shared?.close();
   await rm(work, { recursive: true, force: true });
   process.stdout.write(`${JSON.stringify({ event: 'stopped' })}\n`);
 }
