@@ -77,6 +77,14 @@ describe.each(dirs)('package %s as it would be published', (dir) => {
     expect(m.engines?.node).toBe('^20.18.0 || ^22.0.0 || ^24.0.0');
   });
 
+  it('links only to absolute URLs from its README, so the links work on the registry page', () => {
+    const readme = readFileSync(`${cwd}/README.md`, 'utf8');
+    const relative = [...readme.matchAll(/\]\(([^)\s]+)\)/g)]
+      .map((m) => m[1]!)
+      .filter((href) => !/^(https?:|#|mailto:)/.test(href));
+    expect(relative).toEqual([]);
+  });
+
   it('bundles p-retry or depends on it, never both', () => {
     const m = manifest(dir);
     const tsup = readFileSync(`${cwd}/tsup.config.ts`, 'utf8');

@@ -153,6 +153,11 @@ describe('promote, abort, Ctrl-C and resume act on a deploy running in another p
     expect(refused.stderr).toMatch(new RegExp(`^codegraph-release: CG_RUN_INTERRUPTED: run ${runId} `));
     const status = await cli(['status'], p.dir);
     expect(status.stdout).toContain(`interrupted: release v2, run ${runId}`);
+    // A run whose process died is interrupted, never "running".
+    expect(status.stdout).toContain(`last run: release v2 interrupted (${runId})`);
+    expect(status.stdout).not.toContain('running');
+    // The refusal names the CLI command to run, not an API call.
+    expect(refused.stderr).toContain(`codegraph-release resume ${runId}`);
 
     const resume = startCli(['resume', runId, '--strategy', 'canary'], p.dir);
     const usage = await resume.done;

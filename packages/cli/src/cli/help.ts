@@ -47,7 +47,7 @@ ${common}
 ${exitCodeHelp}
 
 Errors are one line on stderr: "codegraph-release: CG_CODE: what happened and what to do".
-See docs/operations.md for every code.`;
+Every code: https://github.com/codegraph/codegraph-release-sdk/blob/main/docs/operations.md`;
 
 export const commandHelp: Record<string, string> = {
   'promote-pipeline': `Usage: codegraph-release promote-pipeline <version> [-p <pipeline>] [--reason <text>] [--report <file>]

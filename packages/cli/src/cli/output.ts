@@ -83,7 +83,8 @@ export class Output {
   /** The one-line error: `codegraph-release: CG_CODE: message` on stderr, and an `error` record in `--json` mode. */
   error(err: unknown, exitCode: number): void {
     const e = serializeError(err);
-    const message = this.redactor.string(e.message.split('\n')[0] ?? '');
+    // One line, whatever the error carries (nginx -t output, a stack of causes): lines joined, none lost.
+    const message = this.redactor.string(e.message.trim().replace(/\s*\n\s*/g, ' | '));
     this.endLive();
     this.err.write(`codegraph-release: ${e.code}: ${message}\n`);
     this.json({ type: 'error', code: e.code, message, exitCode });

@@ -66,7 +66,7 @@ export function findConfig(cwd: string, given?: string): string {
     if (existsSync(file)) return file;
   }
   throw new ConfigInvalidError(
-    `no release.config.{ts,js,json} in ${cwd}: create one (see docs/configuration.md) or pass --config <file>`,
+    `no release.config.{ts,js,json} in ${cwd}: create one (see https://github.com/codegraph/codegraph-release-sdk/blob/main/docs/configuration.md) or pass --config <file>`,
   );
 }
 

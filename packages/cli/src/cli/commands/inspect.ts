@@ -71,7 +71,7 @@ export async function status(argv: string[], ctx: CommandContext): Promise<numbe
       );
     if (s.lastRun)
       out.line(
-        `  last run: ${s.lastRun.kind} ${s.lastRun.version} ${s.lastRun.status ?? 'running'} (${s.lastRun.runId})`,
+        `  last run: ${s.lastRun.kind} ${s.lastRun.version} ${s.lastRun.status ?? (s.lock?.runId === s.lastRun.runId ? 'running' : 'interrupted')} (${s.lastRun.runId})`,
       );
     out.json({ type: 'result', command: 'status', exitCode: exitCodes.ok, status: { ...s, endpoint } });
     return exitCodes.ok;
