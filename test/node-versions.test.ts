@@ -15,6 +15,8 @@ const packages = [
   'notify',
   'target-nginx',
   'cli',
+  'store-postgres',
+  'blobstore-s3',
 ];
 const names = packages.map(
   (dir) =>
