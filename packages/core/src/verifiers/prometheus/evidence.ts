@@ -2,7 +2,7 @@
 // whole-service target is judged against the share of traffic a pool actually gets.
 import { rateAboveLimit, sequentialAlpha } from '../../analysis/sequential.js';
 import type { Check } from '../../analysis/types.js';
-import type { MetricThreshold, PrometheusMetric } from './index.js';
+import type { MetricThreshold, PrometheusMetric } from './metric.js';
 
 /** What a check's evidence needs besides its own value. */
 export interface Evidence {
