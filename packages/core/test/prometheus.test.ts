@@ -216,8 +216,14 @@ describe('Prometheus analysis', () => {
     const result = await one({ name: 'up', query: 'up{pool="{{pool}}"}', threshold: { min: 1 } }).verify(
       ctx(pool('x"} or up{job="codegraph', 'v1')),
     );
-    expect(result.checks[0]!.query).toBe('up{pool="x\\"} or up{job=\\"codegraph"}');
+    expect(result.checks[0]!.query).toBe('up{pool="x\\x22} or up{job=\\x22codegraph"}');
+    // Prometheus itself parses it as one label value: no series, not a query error.
     expect(result.verdict).toBe('inconclusive');
+    const single = await one({ name: 'up', query: "up{pool='{{pool}}'}", threshold: { min: 1 } }).verify(
+      ctx(pool("x'} or up{job='codegraph", 'v1')),
+    );
+    expect(single.checks[0]!.query).toBe("up{pool='x\\x27} or up{job=\\x27codegraph'}");
+    expect(single.verdict).toBe('inconclusive');
   });
 
   it('ends the gate at error at once on a query Prometheus rejects', async () => {

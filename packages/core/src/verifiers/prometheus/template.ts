@@ -1,4 +1,5 @@
 import { ConfigInvalidError } from '../../errors.js';
+import { escapePromQLString } from '../../kit/text.js';
 
 /** The placeholders every query may use; filled from the verify context. */
 export const contextPlaceholders = ['pool', 'version', 'environment'] as const;
@@ -46,14 +47,9 @@ export function checkTemplate(metric: string, template: string, known: readonly 
   return [...used];
 }
 
-/** Escapes a value for a PromQL double-quoted string (label values are the usual place). */
-export function escapePromql(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
 /** Fills `{{name}}` placeholders with escaped values. */
 export function fillTemplate(template: string, values: Readonly<Record<string, string>>): string {
-  return template.replace(PLACEHOLDER, (_, name: string) => escapePromql(values[name] ?? ''));
+  return template.replace(PLACEHOLDER, (_, name: string) => escapePromQLString(values[name] ?? ''));
 }
 
 /** Parses a Prometheus duration such as `30s`, `5m`, `1h30m` into milliseconds; `NaN` when invalid. */
