@@ -1,4 +1,5 @@
-import { link, readFile, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { link, readFile, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { BackupFailedError } from '@codegraph/release-core';
@@ -6,8 +7,9 @@ import { nonce, writeFileAtomic } from './fs.js';
 
 // The repository's LOCK file names its holder by host, PID and the process's start time (so a recycled PID
 // is not mistaken for a live holder). It is created with link(), which is atomic and exclusive; a dead
-// holder's lock is taken over by a compare-and-swap (rename it to a unique name, then check that what was
-// renamed is the dead holder's lock), so of several racers exactly one removes it.
+// holder's lock is taken over by one racer only: the racer that creates the takeover marker for that exact
+// lock content (link(), exclusive) is the only one that may remove it, so a live lock is never moved aside
+// (moving it aside and back would open a window in which a third racer takes the slot).
 
 interface Holder {
   pid?: number;
@@ -75,6 +77,50 @@ async function removeIf(root: string, file: string, expected: string): Promise<b
   return true;
 }
 
+/** How old a takeover marker must be before it counts as left by a racer that died mid-takeover. */
+const staleMarkerMs = 30_000;
+
+/**
+ * Removes a dead holder's LOCK if this caller wins the takeover marker for exactly that content.
+ * Returns whether it removed it (the caller then links its own lock, competing with newcomers fairly).
+ */
+async function takeOver(root: string, file: string, holder: string, me: string): Promise<boolean> {
+  const marker = join(
+    root,
+    `.LOCK.takeover-${createHash('sha256').update(holder).digest('hex').slice(0, 24)}`,
+  );
+  const draft = join(root, `.LOCK.t.${nonce()}`);
+  await writeFileAtomic(draft, me);
+  try {
+    await link(draft, marker);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // Another racer is taking it over; a marker left by one that died mid-way is cleared once stale.
+    const st = await stat(marker).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > staleMarkerMs) await rm(marker, { force: true });
+    await new Promise((r) => setTimeout(r, 25));
+    return false;
+  } finally {
+    await rm(draft, { force: true });
+  }
+  try {
+    // LOCK is never rewritten in place and only the marker's holder removes a dead one, so if it still
+    // holds the dead content now, it holds it when renamed.
+    if ((await readFile(file, 'utf8').catch(() => '')) !== holder) return false;
+    const grave = join(root, `.LOCK.released-${nonce()}`);
+    try {
+      await rename(file, grave);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    await rm(grave, { force: true });
+    return true;
+  } finally {
+    await rm(marker, { force: true });
+  }
+}
+
 /**
  * Takes the repository lock in `root`; the returned function releases it (only if it is still ours).
  *
@@ -92,7 +138,7 @@ export async function repositoryLock(root: string): Promise<() => Promise<void>>
     start: await startOf(process.pid),
     since: new Date().toISOString(),
   });
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 0; attempt < 3; ) {
     // Written aside then linked: LOCK never exists half-written.
     const draft = join(root, `.LOCK.${nonce()}`);
     await writeFileAtomic(draft, me);
@@ -107,9 +153,13 @@ export async function repositoryLock(root: string): Promise<() => Promise<void>>
       await rm(draft, { force: true });
     }
     const holder = await readFile(file, 'utf8').catch(() => '');
-    if (holder === '') continue; // released meanwhile
+    if (holder === '') {
+      attempt++; // released meanwhile
+      continue;
+    }
     if (!(await isDead(parse(holder)))) throw lockedError(root, holder);
-    await removeIf(root, file, holder); // left by a process that died (a killed backup)
+    // Left by a process that died (a killed backup): a won takeover does not use up an attempt.
+    if (!(await takeOver(root, file, holder, me))) attempt++;
   }
   throw lockedError(root, await readFile(file, 'utf8').catch(() => 'unknown'));
 }
