@@ -9,9 +9,16 @@ import {
   ListObjectsV2Command,
   ListPartsCommand,
 } from '@aws-sdk/client-s3';
-import type { BlobIoOptions, BlobStore, BlobWrite } from '@codegraph/backup-rocksdb';
-import { BackupFailedError, ConfigInvalidError } from '@codegraph/release-core';
-import { connect, type S3Traffic, withRetry } from './client.js';
+import {
+  type BlobIoOptions,
+  type BlobStore,
+  type BlobWrite,
+  checkBlobName,
+  checkDocKey,
+  checkedBlob,
+} from '@codegraph/backup-rocksdb';
+import { BackupFailedError, ConfigInvalidError, ReleaseError } from '@codegraph/release-core';
+import { connect, isNotFound, type S3Traffic, withRetry } from './client.js';
 import { acquireLease, type HeldLease } from './lease.js';
 import { hashFileParts, type PartedDigest, partSizeFor, readBackRanges } from './multipart.js';
 import { type Ctx, deleteObject, getSmall, headSize, putSmall, readObject, uploadFile } from './objects.js';
@@ -37,6 +44,10 @@ export interface S3BlobStore extends BlobStore {
 const SHA256 = /^[0-9a-f]{64}$/;
 const DOC_KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 const DEFAULT_CHUNK = 1 << 20;
+
+/** A GET that failed because the object is not there (the SDK's error, or ours wrapping it after retries). */
+const objectMissing = (err: unknown): boolean =>
+  isNotFound(err) || (err instanceof ReleaseError && err.details?.['status'] === 404);
 
 async function mapLimit<T>(
   items: readonly T[],
@@ -77,13 +88,14 @@ export function s3BlobStore(options: S3BlobStoreOptions): S3BlobStore {
   const conn = connect(o);
   const url = `s3://${o.bucket}/${o.prefix}`;
   const c: Ctx = { o, conn, url: `s3://${o.bucket}/` };
-  const blobKey = (sha256: string) => {
-    if (!SHA256.test(sha256)) throw new ConfigInvalidError(`not a sha256 digest: ${JSON.stringify(sha256)}`);
-    return `${o.prefix}blobs/sha256/${sha256.slice(0, 2)}/${sha256}`;
-  };
+  // Names are checked before any I/O, the same way every BlobStore checks them (CG_CONFIG_INVALID).
+  const blobKey = (sha256: string) =>
+    `${o.prefix}blobs/sha256/${sha256.slice(0, 2)}/${checkBlobName(sha256)}`;
   const docKey = (key: string) => {
-    if (!DOC_KEY.test(key) || key.split('/').some((p) => p === '.' || p === '..') || key === 'LOCK') {
-      throw new ConfigInvalidError(`not a document key: ${JSON.stringify(key)}`);
+    if (checkDocKey(key) === 'LOCK') {
+      throw new ConfigInvalidError('LOCK is the repository lease, not a document', {
+        plugin: 'blobstore-s3',
+      });
     }
     return `${o.prefix}${key}`;
   };
@@ -157,7 +169,9 @@ export function s3BlobStore(options: S3BlobStoreOptions): S3BlobStore {
       }
     },
     readBlob(sha256, io: BlobIoOptions = {}) {
-      return readObject(c, blobKey(sha256), io.signal);
+      // Nothing read back is trusted: hashed on the way through; an absent object is a missing blob.
+      const key = blobKey(sha256);
+      return checkedBlob(sha256, c.url + key, readObject(c, key, io.signal), objectMissing);
     },
     async *listBlobs() {
       const base = `${o.prefix}blobs/sha256/`;

@@ -98,6 +98,7 @@ describe('rocksdbBackup on an S3 bucket', () => {
     expect(await store.listDocs('backups')).toEqual(
       [
         `backups/${incremental.id}/SHA256SUMS`,
+        `backups/${incremental.id}/manifest.hmac`,
         `backups/${incremental.id}/manifest.json`,
         `backups/${incremental.id}/verification.json`,
       ].sort(),
