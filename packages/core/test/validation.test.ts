@@ -373,7 +373,9 @@ describe('httpValidation verifier', () => {
     expect(pass.verdict).toBe('pass');
     const wrong = await runGate('post-deploy', [suite], ctx('v3.0.0'));
     expect(wrong.verdict).toBe('fail');
-    expect(wrong.reason).toMatch(/health.version: runs v2.0.0, expected v3.0.0/);
+    expect(wrong.reason).toMatch(
+      /health.version fail \(value v2.0.0, limit v3.0.0\): runs v2.0.0, expected v3.0.0/,
+    );
   });
 
   it('stops when the gate is aborted', async () => {
