@@ -123,3 +123,28 @@ describe('redaction by shape leaves names alone', () => {
     expect(createRedactor().string(text)).toBe(text);
   });
 });
+
+describe('redaction remembered across calls and redactors', () => {
+  it('a string seen before by another redactor is still redacted by the secrets of this one', () => {
+    const plain = createRedactor();
+    const text = 'deploy of v2 failed: upstream said hunter22x';
+    expect(plain.string(text)).toBe(text);
+    const knowing = createRedactor(['hunter22x']);
+    expect(knowing.string(text)).toBe('deploy of v2 failed: upstream said [REDACTED]');
+    // A secret learned later applies to strings already seen.
+    plain.add('hunter22x');
+    expect(plain.string(text)).toBe('deploy of v2 failed: upstream said [REDACTED]');
+    // Shapes are found however many times a string comes back.
+    for (let i = 0; i < 3; i++)
+      expect(plain.string('curl -H "Authorization: Bearer abc.def.ghi"')).not.toContain('abc.def');
+  });
+
+  it('stays correct past its memory bound, and for strings too long to remember', () => {
+    const r = createRedactor();
+    for (let i = 0; i < 20_000; i++)
+      expect(r.string(`step ${i} token=s3cr3t${i}`)).toBe(`step ${i} token=[REDACTED]`);
+    const long = `${'x'.repeat(5_000)} password=longsecret`;
+    expect(r.string(long)).toBe(`${'x'.repeat(5_000)} password=[REDACTED]`);
+    expect(r.string(long)).toBe(`${'x'.repeat(5_000)} password=[REDACTED]`);
+  });
+});

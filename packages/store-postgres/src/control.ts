@@ -8,6 +8,7 @@ import type {
   ControlSubscription,
   OperationContext,
 } from '@codegraph/release-core';
+import { coalescedRead } from './coalesce.js';
 import type { Db } from './db.js';
 import type { Listener } from './listener.js';
 import { checkControl, checkControlId, environmentOf, reasonMaxLength, runIdOf } from './validate.js';
@@ -54,11 +55,24 @@ export function createControl(db: Db, listener: Listener, channels: { control: s
        RETURNING environment, created_at)
      SELECT created_at, pg_notify($9, environment) FROM ins`,
   );
-  const pending = db.statement(
-    'control_pending',
-    `SELECT id, created_at < clock_timestamp() - $3 * interval '1 millisecond' AS expired FROM ${s}.control
-     WHERE environment = $1 AND (run_id IS NULL OR run_id = $2) AND consumed_at IS NULL AND withdrawn_at IS NULL
-     ORDER BY seq LIMIT 100`,
+  // The first scan of many watchers started at once goes out as one statement (see coalesce.ts).
+  const pending = coalescedRead<[string, string, number], { id: string; expired: boolean }>(
+    db,
+    db.statement(
+      'control_pending',
+      `SELECT i.k, c.id, c.created_at < clock_timestamp() - i.expiry_ms * interval '1 millisecond' AS expired
+       FROM unnest($1::text[], $2::text[], $3::float8[]) WITH ORDINALITY AS i(environment, run_id, expiry_ms, k)
+       CROSS JOIN LATERAL (
+         SELECT id, seq, created_at FROM ${s}.control
+         WHERE environment = i.environment AND (run_id IS NULL OR run_id = i.run_id)
+           AND consumed_at IS NULL AND withdrawn_at IS NULL
+         ORDER BY seq LIMIT 100) c
+       ORDER BY i.k, c.seq`,
+    ),
+    (reads) =>
+      reads.length === 1
+        ? `list control requests of ${reads[0]![0]}`
+        : `list control requests of ${reads.length} environments`,
   );
   const claim = db.statement(
     'control_claim',
@@ -185,11 +199,7 @@ export function createControl(db: Db, listener: Listener, channels: { control: s
         do {
           again = false;
           lastScanStart = performance.now();
-          const ids = await db.query<{ id: string; expired: boolean }>('list control requests', pending, [
-            environment,
-            runId,
-            controlExpiryMs,
-          ]);
+          const ids = await pending(environment, runId, controlExpiryMs);
           for (const { id, expired } of ids) {
             if (stopped) return;
             const [row] = await db.query<ControlRow>('consume a control request', claim, [id, runId]);

@@ -9,8 +9,9 @@ import {
   type Store,
 } from '@codegraph/release-core';
 import { createAppender } from './append.js';
+import { coalescedRead } from './coalesce.js';
 import { createControl } from './control.js';
-import { createDb, type Statement } from './db.js';
+import { createDb } from './db.js';
 import { plugin } from './errors.js';
 import { createLeases } from './leases.js';
 import { createListener } from './listener.js';
@@ -25,6 +26,15 @@ import {
   runIdOf,
   toJson,
 } from './validate.js';
+
+interface RunRow {
+  run_id: string;
+  environment: string;
+  kind: RunSummary['kind'];
+  version: string;
+  started_at: Date;
+  status: RunSummary['status'] | null;
+}
 
 /**
  * A {@link Store} on PostgreSQL, with `close()` always present: it stops lease refreshes (their runs are
@@ -78,19 +88,39 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     'journal_read',
     `SELECT seq, at, type, entry FROM ${s}.journal WHERE run_id = $1 ORDER BY seq`,
   );
-  const listHistory = db.statement(
-    'history_read',
-    `SELECT id, entry FROM ${s}.history WHERE environment = $1 ORDER BY id`,
-  );
-  const listRuns = (all: boolean): Statement =>
+  // Reads of one environment's history or runs made at once by many runs (a platform starting many
+  // releases) go out together: see coalesce.ts.
+  const listHistory = coalescedRead<[string], { id: string; entry: unknown }>(
+    db,
     db.statement(
-      all ? 'runs_all' : 'runs_env',
-      `SELECT run_id, environment, kind, version, started_at, status FROM ${s}.runs
-       WHERE environment IS NOT NULL ${all ? '' : 'AND environment = $1'}
-       ORDER BY started_at DESC, run_id DESC`,
-    );
-  const runsAll = listRuns(true);
-  const runsEnv = listRuns(false);
+      'history_read',
+      `SELECT i.k, h.id, h.entry FROM unnest($1::text[]) WITH ORDINALITY AS i(environment, k)
+       JOIN ${s}.history h ON h.environment = i.environment
+       ORDER BY i.k, h.id`,
+    ),
+    (reads) =>
+      reads.length === 1
+        ? `read history of ${reads[0]![0]}`
+        : `read the history of ${reads.length} environments`,
+  );
+  const runColumns = 'run_id, environment, kind, version, started_at, status';
+  const runsAll = db.statement(
+    'runs_all',
+    `SELECT ${runColumns} FROM ${s}.runs WHERE environment IS NOT NULL ORDER BY started_at DESC, run_id DESC`,
+  );
+  const runsOf = coalescedRead<[string], RunRow>(
+    db,
+    db.statement(
+      'runs_env',
+      `SELECT i.k, ${runColumns.replace(/(\w+)/g, 'r.$1')} FROM unnest($1::text[]) WITH ORDINALITY AS i(environment, k)
+       JOIN ${s}.runs r ON r.environment = i.environment
+       ORDER BY i.k, r.started_at DESC, r.run_id DESC`,
+    ),
+    (reads) =>
+      reads.length === 1
+        ? `list the runs of ${reads[0]![0]}`
+        : `list the runs of ${reads.length} environments`,
+  );
 
   function lost(fence: Fence, what: string): LockLostError {
     leases.refused(fence.environment, fence.token);
@@ -137,18 +167,10 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
     async runs(environment) {
       if (environment !== undefined) environmentOf(environment);
-      const rows = await db.query<{
-        run_id: string;
-        environment: string;
-        kind: RunSummary['kind'];
-        version: string;
-        started_at: Date;
-        status: RunSummary['status'] | null;
-      }>(
-        'list runs',
-        environment === undefined ? runsAll : runsEnv,
-        environment === undefined ? [] : [environment],
-      );
+      const rows =
+        environment === undefined
+          ? await db.query<RunRow>('list runs', runsAll, [])
+          : await runsOf(environment);
       return rows.map((r) => ({
         runId: r.run_id,
         environment: r.environment,
@@ -174,11 +196,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
     async history(environment) {
       environmentOf(environment);
-      const rows = await db.query<{ id: string; entry: unknown }>(
-        `read history of ${environment}`,
-        listHistory,
-        [environment],
-      );
+      const rows = await listHistory(environment);
       return rows.map((r) => historyRow(environment, r.entry, Number(r.id)));
     },
 

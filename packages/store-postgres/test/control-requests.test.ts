@@ -68,6 +68,33 @@ describe('control requests', () => {
     await watch.stop();
   });
 
+  it('many watchers started at once each get the requests sent for them before they began, and only those', async () => {
+    const { store, make } = fresh();
+    const sender = make();
+    const envs = Array.from({ length: 60 }, (_, i) => `env-${i}`);
+    const sent = new Map<string, string[]>();
+    for (const [i, env] of envs.entries()) {
+      const ids: string[] = [];
+      for (let n = 0; n < i % 3; n++)
+        ids.push((await sender.sendControl({ environment: env, action: 'promote' })).id);
+      await sender.sendControl({ environment: env, runId: `run-other-${i}`, action: 'abort' });
+      sent.set(env, ids);
+    }
+    const got = new Map(envs.map((env) => [env, received()]));
+    // Started together, their first scans go out coalesced.
+    const watches = await Promise.all(
+      envs.map((env, i) => store.watchControl(env, `run-${i}`, got.get(env)!.handler)),
+    );
+    for (const env of envs)
+      for (const id of sent.get(env)!)
+        expect(await sender.waitForReply(env, id, { timeoutMs: 5_000 })).toMatchObject({ applied: true });
+    for (const env of envs) {
+      expect(got.get(env)!.seen.map((r) => r.id)).toEqual(sent.get(env));
+      expect(got.get(env)!.seen.every((r) => r.environment === env && r.action === 'promote')).toBe(true);
+    }
+    for (const w of watches) await w.stop();
+  });
+
   it('withdraw and consume: exactly one wins', async () => {
     const { store, make } = fresh();
     const sender = make();

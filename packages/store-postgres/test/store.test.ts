@@ -1,11 +1,12 @@
 import { hostname } from 'node:os';
 import type { HistoryEntry, LockOwner } from '@codegraph/release-core';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { useSchemas } from './helpers/schemas.js';
 
 // The Store contract (leases, journal, history, runs) on a real PostgreSQL server: one server for the
 // file, one schema per test. Control requests: control-requests.test.ts.
-const { fresh, sql } = useSchemas('contract');
+const { fresh, sql, url } = useSchemas('contract');
 
 const owner = (runId: string, host = hostname()): LockOwner => ({
   runId,
@@ -238,6 +239,44 @@ describe('journal, history and runs', () => {
     await store.recordHistory('staging', history('run-3', 'v2'));
     expect((await store.history('staging')).map((h) => h.version)).toEqual(['v1', 'v2']);
     expect(await store.history('nowhere')).toEqual([]);
+  });
+
+  it('reads made at once by many runs, coalesced into few statements, each get exactly their own rows', async () => {
+    // A pool that counts the statements sent through it.
+    const pool = new pg.Pool({ connectionString: url(), max: 4 });
+    let statements = 0;
+    const query = pool.query.bind(pool) as (...a: unknown[]) => unknown;
+    (pool as unknown as { query: (...a: unknown[]) => unknown }).query = (...a: unknown[]) => {
+      statements++;
+      return query(...a);
+    };
+    const { store } = fresh({ pool });
+    const envs = Array.from({ length: 300 }, (_, i) => `env-${i}`);
+    // Environment i has i % 4 history entries and i % 3 runs; a few share a name to read twice.
+    for (const [i, env] of envs.entries()) {
+      for (let h = 0; h < i % 4; h++) await store.recordHistory(env, history(`run-${i}-h${h}`, `v${h}`));
+      for (let r = 0; r < i % 3; r++) await store.append(`run-${i}-r${r}`, header(`run-${i}-r${r}`, env));
+    }
+    const asked = [...envs, 'env-7', 'env-7', 'nowhere'];
+    const before = statements;
+    const [histories, runs] = await Promise.all([
+      Promise.all(asked.map((env) => store.history(env))),
+      Promise.all(asked.map((env) => store.runs(env))),
+    ]);
+    for (const [j, env] of asked.entries()) {
+      const i = env === 'nowhere' ? 0 : Number(env.slice(4));
+      expect(histories[j]!.map((h) => h.runId)).toEqual(
+        Array.from({ length: i % 4 }, (_, h) => `run-${i}-h${h}`),
+      );
+      expect(runs[j]!.map((r) => r.runId).sort()).toEqual(
+        Array.from({ length: i % 3 }, (_, r) => `run-${i}-r${r}`),
+      );
+      expect(runs[j]!.every((r) => r.environment === env)).toBe(true);
+    }
+    // Coalesced: 606 reads reached the server as a handful of statements, not one each.
+    expect(statements - before).toBeLessThanOrEqual(12);
+    await store.close();
+    await pool.end();
   });
 
   it('refuses a journal row that is not what the store wrote', async () => {

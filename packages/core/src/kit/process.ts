@@ -7,6 +7,8 @@ export interface ProcessIdentity {
   startTime?: string | undefined;
 }
 
+let ownStart: { value: string | undefined } | undefined;
+
 /**
  * The start time of a process, from `/proc/<pid>/stat` (field 22). Undefined where there is no
  * `/proc` or the process is gone.
@@ -17,6 +19,11 @@ export interface ProcessIdentity {
  * ```
  */
 export function processStartTime(pid: number): string | undefined {
+  // This process's own start time never changes: read once (every run's lock owner names it).
+  if (pid === process.pid) {
+    ownStart ??= { value: statFields(pid)?.[19] };
+    return ownStart.value;
+  }
   return statFields(pid)?.[19];
 }
 

@@ -62,6 +62,32 @@ export interface Redactor {
   value<T>(value: T): T;
 }
 
+// Shape redaction is a pure function of its input, and a release redacts the same strings (pool names,
+// versions, step keys, messages) over and over: short strings are remembered, in a bounded map shared by
+// every redactor in the process.
+const shapeMemo = new Map<string, string>();
+const memoEntries = 8_192;
+const memoLength = 1_024;
+
+/** The credentials recognised by their shape in `input`, replaced. */
+function byShape(input: string): string {
+  const remembered = input.length <= memoLength ? shapeMemo.get(input) : undefined;
+  if (remembered !== undefined) return remembered;
+  let out = input;
+  for (const { pattern, keep } of shapes) {
+    out = out.replace(pattern, (...args: unknown[]) => {
+      if (!keep) return REDACTED;
+      const groups = args.slice(1, -2).map((g) => (typeof g === 'string' ? g : ''));
+      return keep(...groups);
+    });
+  }
+  if (input.length <= memoLength) {
+    if (shapeMemo.size >= memoEntries) shapeMemo.clear();
+    shapeMemo.set(input, out);
+  }
+  return out;
+}
+
 /**
  * Makes a redactor for known secret values plus credentials recognised by their shape: bearer tokens
  * and `Authorization:` values, credentials in URLs (`postgres://user:pass@`), `password=` and
@@ -79,29 +105,24 @@ export interface Redactor {
  */
 export function createRedactor(secrets: ReadonlyArray<string | undefined> = []): Redactor {
   const literals = new Set<string>();
+  // Longest first, so a secret that contains another is hidden whole.
+  let ordered: string[] = [];
   const add = (...values: ReadonlyArray<string | undefined>) => {
     for (const v of values) {
       if (typeof v !== 'string' || v.length < 4) continue;
       // The forms a secret takes inside a URL or a JSON document.
       for (const form of [v, encodeURIComponent(v), JSON.stringify(v).slice(1, -1)]) literals.add(form);
     }
+    ordered = [...literals].sort((a, b) => b.length - a.length);
   };
   add(...secrets);
 
   const string = (input: string): string => {
     let out = input;
-    // Longest first, so a secret that contains another is hidden whole.
-    for (const s of [...literals].sort((a, b) => b.length - a.length)) {
+    for (const s of ordered) {
       if (out.includes(s)) out = out.split(s).join(REDACTED);
     }
-    for (const { pattern, keep } of shapes) {
-      out = out.replace(pattern, (...args: unknown[]) => {
-        if (!keep) return REDACTED;
-        const groups = args.slice(1, -2).map((g) => (typeof g === 'string' ? g : ''));
-        return keep(...groups);
-      });
-    }
-    return out;
+    return byShape(out);
   };
 
   const value = <T>(input: T): T => walk(input, new WeakSet()) as T;

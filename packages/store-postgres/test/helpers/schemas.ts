@@ -25,6 +25,8 @@ export function useSchemas(database: string) {
     await server?.destroy();
   });
   return {
+    /** The test database's connection string (for a test that brings its own pool). */
+    url: () => url,
     /** Runs SQL as the superuser: what an operator, or a buggy client, could do behind the store's back. */
     async sql(text: string): Promise<void> {
       const admin = new pg.Client({ connectionString: url });
@@ -39,7 +41,8 @@ export function useSchemas(database: string) {
     fresh(extra: Options = {}) {
       const schema = `t${++n}_${process.pid}`;
       const make = (more: Options = {}) => {
-        const store = postgresStore({ connectionString: url, schema, pollEveryMs: 100, ...extra, ...more });
+        const where = extra.pool || more.pool ? {} : { connectionString: url };
+        const store = postgresStore({ ...where, schema, pollEveryMs: 100, ...extra, ...more });
         opened.push(store);
         return store;
       };
