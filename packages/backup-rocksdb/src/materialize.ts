@@ -46,6 +46,9 @@ function damagedFile(file: ManifestFile, cause?: unknown): BackupCorruptError {
   );
 }
 
+/** Bytes gathered before one write to the staged file: a socket delivers 16 to 64 KiB at a time. */
+const WRITE_BATCH = 1 << 20;
+
 async function copyBlob(store: BlobStore, file: ManifestFile, dst: string, io: IoOptions): Promise<void> {
   const local = store.localPath?.(file.sha256);
   if (local) {
@@ -56,11 +59,22 @@ async function copyBlob(store: BlobStore, file: ManifestFile, dst: string, io: I
   }
   const handle = await open(dst, 'wx', plainMode(file.mode));
   try {
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      let off = 0;
+      while (off < buf.byteLength) off += (await handle.write(buf, off)).bytesWritten;
+    };
     for await (const chunk of store.readBlob(file.sha256, io)) {
       checkAbort(io.signal, `restoring ${file.path}`);
-      let off = 0;
-      while (off < chunk.byteLength) off += (await handle.write(chunk, off)).bytesWritten;
+      pending.push(chunk);
+      pendingBytes += chunk.byteLength;
+      if (pendingBytes >= WRITE_BATCH) await flush();
     }
+    if (pendingBytes > 0) await flush();
   } catch (err) {
     if (err instanceof BackupCorruptError) throw damagedFile(file, err);
     throw err;
@@ -69,16 +83,27 @@ async function copyBlob(store: BlobStore, file: ManifestFile, dst: string, io: I
   }
 }
 
+/** Makes a staged file durable as soon as it is written, while the next files are still arriving. */
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Writes `files` under `root` (paths relative to `strip`) with plain permission bits only. With `hardLink`,
- * local blobs are linked instead of copied (read-only uses such as a secondary-instance scan).
+ * local blobs are linked instead of copied (read-only uses such as a secondary-instance scan). With `sync`,
+ * each file is fsynced as soon as it is written, while the next files are still arriving.
  */
 export async function materialize(
   store: BlobStore,
   files: readonly ManifestFile[],
   root: string,
   strip: string,
-  io: IoOptions & { hardLink?: boolean },
+  io: IoOptions & { hardLink?: boolean; sync?: boolean },
 ): Promise<void> {
   const dirs = new Set<string>([root]);
   for (const f of files) dirs.add(dirname(join(root, f.path.slice(strip.length))));
@@ -89,13 +114,15 @@ export async function materialize(
     const local = io.hardLink ? store.localPath?.(file.sha256) : undefined;
     if (local) await link(local, dst);
     else await copyBlob(store, file, dst, io);
+    if (io.sync) await syncFile(dst);
   });
 }
 
 /**
  * Checks a staged directory before it replaces live data: it holds exactly `files` (nothing more), each
- * with the manifest's size and SHA-256 as read back from the disk, made durable. A difference is
- * {@link BackupCorruptError} naming the file.
+ * with the manifest's size and SHA-256 as read back from the disk; its directories are fsynced (the files
+ * were, as they were staged: {@link materialize} with `sync`). A difference is {@link BackupCorruptError}
+ * naming the file.
  */
 export async function verifyStaged(
   files: readonly ManifestFile[],
@@ -112,16 +139,12 @@ export async function verifyStaged(
       { plugin: 'backup-rocksdb', phase: 'restore', details: { root } },
     );
   }
+  // Hashed as they are on disk now, just before the swap: a file damaged after it was written is refused.
+  // (Each was fsynced as it was staged: materialize with `sync`.)
   await mapLimit(found, io.concurrency, async (f) => {
     const file = want.get(f.path) as ManifestFile;
     const got = await hashFile(f.absolute, io);
     if (got.sha256 !== file.sha256 || got.size !== file.size) throw damagedFile(file);
-    const handle = await open(f.absolute, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
   });
   const dirs = new Set<string>([root]);
   for (const f of found) dirs.add(dirname(f.absolute));

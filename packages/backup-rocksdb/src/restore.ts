@@ -147,7 +147,7 @@ export async function restoreManifest(
       staged.push({ name, path, staging });
       activeStaging.add(staging);
       const files = manifest.files.filter((f) => componentOf(f.path) === name);
-      await materialize(store, files, staging, `${name}/`, io);
+      await materialize(store, files, staging, `${name}/`, { ...io, sync: true });
       await verifyStaged(files, staging, `${name}/`, io);
     }
     for (const step of staged) {
