@@ -9,6 +9,7 @@ import {
   type Notifier,
   type ReleaseEvent,
   rolling,
+  type Store,
   type Target,
   type Verifier,
 } from '../src/index.js';
@@ -176,6 +177,48 @@ describe('bounds that a plugin cannot break', () => {
       expect.objectContaining({ pluginKind: 'target', method: 'provision v3', reason: 'aborted' }),
     ]);
     expect(await env.serving()).toBe('v1');
+  });
+
+  it('a store that stops answering fails the run within deadlines.storeMs, frees the lock, and resume completes it', async () => {
+    env = await releaseEnv();
+    await env.engine.release({ version: 'v1' });
+    const real = fileStore({ dir: join(env.dir, 'store') });
+    // The store answers the run's first appends, then never again (a database that stopped answering).
+    let answered = 0;
+    let hung = 0;
+    const stalling = new Proxy(real, {
+      get(t, key) {
+        if (key === 'name') return 'stalling-store';
+        if (key === 'append')
+          return (...args: Parameters<Store['append']>) => {
+            if (++answered > 3) {
+              hung++;
+              return new Promise(() => {});
+            }
+            return t.append(...args);
+          };
+        const v = Reflect.get(t, key);
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+    }) as Store;
+    const engine = env.make({ store: stalling, deadlines: { storeMs: 300 } });
+    const outcome = await engine.release({ version: 'v2' }).then(
+      (r) => r.error,
+      (e: unknown) => e,
+    );
+    expect(outcome).toMatchObject({ code: 'CG_STORE_UNAVAILABLE' });
+    expect(String((outcome as Error).message)).toContain('stalling-store');
+    expect(hung).toBeGreaterThanOrEqual(1);
+    expect(env.logger.lines.some((l) => /store stalling-store: append abandoned after \d+ ms/.test(l))).toBe(
+      true,
+    );
+    // Nothing holds the environment, and the interrupted run is finished by a healthy engine.
+    expect(await real.lockOwner('staging')).toBeUndefined();
+    const interrupted = (await real.runs('staging')).find((r) => r.status === undefined);
+    expect(interrupted).toBeDefined();
+    const resumed = await env.engine.resume(interrupted!.runId);
+    expect(resumed).toMatchObject({ status: 'succeeded', serving: 'v2' });
+    expect(await env.serving()).toBe('v2');
   });
 
   it('close() is bounded even when a notifier never finishes closing', async () => {

@@ -3,6 +3,7 @@ import type { ReleaseEvent } from '../events/types.js';
 import { withDeadline } from '../kit/deadline.js';
 import { toLogger } from '../logger.js';
 import { traceEvents } from '../observability/tracing.js';
+import { boundedStore } from '../store/bounded.js';
 import { servingPool } from '../strategies/restore.js';
 import { createRedactor } from '../util/redact.js';
 import { checkReleaseExtras, validateRecovery } from './checks.js';
@@ -44,8 +45,27 @@ export { knownGoodVersions, migrationsSince } from './rollback-checks.js';
  * await engine.close()
  * ```
  */
-export function createReleaseEngine(options: ReleaseEngineOptions): ReleaseEngine {
-  validateOptions(options);
+export function createReleaseEngine(given: ReleaseEngineOptions): ReleaseEngine {
+  validateOptions(given);
+  // Every store call the engine makes is bounded (`deadlines.storeMs`): a store that hangs cannot hold a
+  // run, its lock or an emergency rollback.
+  const storeMs = given.deadlines?.storeMs ?? pluginDeadlineDefaults.storeMs;
+  const options: ReleaseEngineOptions = {
+    ...given,
+    store: boundedStore(given.store, storeMs, ({ method, reason, afterMs }) => {
+      logger.warn(
+        `[${given.environment}] store ${given.store.name}: ${method} abandoned after ${afterMs} ms (${reason === 'deadline' ? `deadline of ${storeMs} ms passed` : 'cancelled'}); the engine no longer waits for it`,
+      );
+      reportAbandoned(ctx, {
+        kind: 'store',
+        plugin: given.store.name,
+        method,
+        phase: 'store',
+        reason,
+        afterMs,
+      });
+    }),
+  };
   const { environment, target, store } = options;
   const redactor = createRedactor([
     ...(options.secrets ?? []),

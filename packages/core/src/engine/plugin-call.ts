@@ -11,7 +11,8 @@ export type PluginKind =
   | 'notifier'
   | 'migration'
   | 'databaseRollback'
-  | 'recovery';
+  | 'recovery'
+  | 'store';
 
 /**
  * The engine's own deadline for each kind of plugin call, in milliseconds. The engine stops waiting
@@ -38,6 +39,11 @@ export interface PluginDeadlines {
   /** A recovery's `stop` or `start` hook. @default 600_000 */
   recoveryMs?: number;
   /**
+   * One store call (`append`, `lock`, `runs`, …; `waitForReply` gets this on top of the wait it asks for).
+   * A store that does not answer in time fails the run's step with `CG_STORE_UNAVAILABLE`. @default 60_000
+   */
+  storeMs?: number;
+  /**
    * How long `close()` waits for notifier deliveries still in flight, and for each notifier's
    * `close()`. (One delivery is bounded by `delivery.timeoutMs`.) @default 15_000
    */
@@ -59,6 +65,7 @@ export const pluginDeadlineDefaults = Object.freeze({
   migrationMs: 3_600_000,
   databaseRollbackMs: 3_600_000,
   recoveryMs: 600_000,
+  storeMs: 60_000,
   closeMs: 15_000,
 } satisfies Required<PluginDeadlines>);
 
