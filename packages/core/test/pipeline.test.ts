@@ -242,3 +242,44 @@ describe('pipeline: plan and input', () => {
     await made.close();
   });
 });
+
+describe('pipeline: a store that stops answering', () => {
+  it('fails the promotion within storeMs with CG_STORE_UNAVAILABLE, leaves its lease free, and reaches no stage after', async () => {
+    const { fileStore } = await import('../src/index.js');
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const real = fileStore({ dir: await mkdtemp(join(tmpdir(), 'cg-pipeline-stall-')) });
+    // The store journals the pipeline's header, then never answers an append again.
+    let appends = 0;
+    const stalling = new Proxy(real, {
+      get(t, key) {
+        if (key === 'name') return 'stalling-store';
+        if (key === 'append')
+          return (...args: Parameters<typeof real.append>) =>
+            ++appends > 1 ? new Promise(() => {}) : t.append(...args);
+        const v = Reflect.get(t, key);
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+    }) as typeof real;
+    const e = await env({ pipeline: { store: stalling, storeMs: 300 } });
+    const outcome = await e.pipeline.promote('v1').then(
+      (r) => (r as { error?: unknown }).error ?? r,
+      (err: unknown) => err,
+    );
+    expect(outcome).toMatchObject({ code: 'CG_STORE_UNAVAILABLE' });
+    expect(appends).toBeGreaterThan(1);
+    expect(await real.lockOwner('pipeline.search')).toBeUndefined();
+    expect((await e.production.engine.history()).length).toBe(0);
+  });
+
+  it('refuses a storeMs that is not a positive number of milliseconds', async () => {
+    const e = await env({});
+    const stages = [{ name: 'staging', engine: e.staging.engine, target: e.staging.target }];
+    expect(() => createPipeline({ name: 'x', store: e.store, stages, storeMs: -1 })).toThrow(/storeMs/);
+    expect(() => createPipeline({ name: 'x', store: e.store, stages, storeMs: Number.NaN })).toThrow(
+      expect.objectContaining({ code: 'CG_CONFIG_INVALID' }),
+    );
+    expect(createPipeline({ name: 'x', store: e.store, stages, storeMs: 1_000 }).stages).toHaveLength(1);
+  });
+});

@@ -50,6 +50,8 @@ export interface PipelineConfig {
   notifiers?: Notifier[];
   /** How often a waiting pipeline looks at its clock, in ms. @default 5_000 */
   checkEveryMs?: number;
+  /** The longest one call to the pipeline's store may take, in ms. @default 60_000 */
+  storeMs?: number;
 }
 
 const fail = (message: string): never => {
@@ -139,6 +141,7 @@ export async function buildPipeline(
       logger,
       ...(config.notifiers ? { notifiers: config.notifiers } : {}),
       ...(config.checkEveryMs ? { checkEveryMs: config.checkEveryMs } : {}),
+      ...(config.storeMs !== undefined ? { storeMs: config.storeMs } : {}),
       ...(clock ? { clock } : {}),
     });
     return {

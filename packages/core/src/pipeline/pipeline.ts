@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { ReleaseEngineOptions } from '../engine/config.js';
 import { createReleaseEngine } from '../engine/engine.js';
+import { pluginDeadlineDefaults } from '../engine/plugin-call.js';
 import type { ReleaseEngine } from '../engine/types.js';
 import { ConfigInvalidError, RunInterruptedError, serializeError } from '../errors.js';
 import type { ReleaseEvent } from '../events/types.js';
 import { consoleLogger } from '../logger.js';
 import { checkIdentifier, checkVersion } from '../rules.js';
+import { boundedStore } from '../store/bounded.js';
 import { approvePipeline } from './approve.js';
 import { latestRun, pipelineHeader, pipelinePlan, pipelineStatus } from './inspect.js';
 import { drive, ownerOf } from './run.js';
@@ -122,10 +124,20 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   if (!options || typeof options !== 'object')
     throw new ConfigInvalidError('createPipeline needs an options object');
   checkIdentifier(options.name, 'pipeline name');
-  const store = options.store;
-  if (!store || typeof store.append !== 'function' || typeof store.watchControl !== 'function') {
+  const given = options.store;
+  if (!given || typeof given.append !== 'function' || typeof given.watchControl !== 'function') {
     throw new ConfigInvalidError(`pipeline ${options.name}: store must be a Store (e.g. fileStore({ dir }))`);
   }
+  const storeMs = options.storeMs ?? pluginDeadlineDefaults.storeMs;
+  if (!Number.isFinite(storeMs) || storeMs <= 0) {
+    throw new ConfigInvalidError(`pipeline ${options.name}: storeMs must be a number of milliseconds > 0`);
+  }
+  // Every store call is bounded: a store that stops answering cannot hold the pipeline or its lease.
+  const store = boundedStore(given, storeMs, ({ method, afterMs }) =>
+    logger.warn(
+      `pipeline ${options.name}: store ${given.name}: ${method} abandoned after ${afterMs} ms; the pipeline no longer waits for it`,
+    ),
+  );
   if (options.clock !== undefined && typeof options.clock !== 'function') {
     throw new ConfigInvalidError(`pipeline ${options.name}: clock must be a function returning a Date`);
   }

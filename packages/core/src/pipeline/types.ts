@@ -67,6 +67,11 @@ export interface PipelineOptions {
   clock?: () => Date;
   /** How often a waiting pipeline looks again at its clock (real time). @default 5_000 */
   checkEveryMs?: number;
+  /**
+   * The longest one call to `store` may take before the pipeline stops waiting for it and fails the step
+   * with `CG_STORE_UNAVAILABLE` (the run can be resumed). @default 60_000 (`pluginDeadlineDefaults.storeMs`)
+   */
+  storeMs?: number;
 }
 
 /** One thing a stage's next promotion waits for. */
